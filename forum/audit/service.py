@@ -1,0 +1,114 @@
+"""The tamper-evident audit log of privileged actions.
+
+Each entry's MAC is ``HMAC-SHA256(k, prev_mac ‖ canonical(entry))`` (crypto/chain.py), where
+``k`` is derived from the master key and never stored in the database. A database superuser can
+still delete the *newest* entries without breaking the chain; ``head()`` prints the latest
+sequence number and MAC so an operator can keep it off the host and pass it back to
+``verify(expected_head=...)``.
+
+Actions of anonymous case sources are never recorded here (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from crypto import chain
+from forum.audit import queries
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    head_seq: int
+    head_mac: str
+    problem: str | None = None
+    bad_seq: int | None = None
+
+
+def _canonical(seq: int, occurred_at: dt.datetime, actor_id: uuid.UUID | None, action: str,
+               target_type: str, target_id: str, details: dict[str, Any]) -> bytes:
+    document = {
+        "seq": seq,
+        "at": occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "actor": str(actor_id) if actor_id else None,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "details": details,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+async def record(conn: asyncpg.Connection, audit_key: bytes, *, actor_id: uuid.UUID | None,
+                 action: str, target_type: str = "", target_id: str = "",
+                 details: dict[str, Any] | None = None) -> int:
+    """Append an entry in the caller's transaction; returns its sequence number."""
+    payload = details or {}
+    await queries.lock_chain(conn)
+    head = await queries.get_head(conn)
+    seq = (head["seq"] + 1) if head else 1
+    prev_mac = bytes(head["mac"]) if head else chain.GENESIS
+    occurred_at = dt.datetime.now(dt.UTC)
+    # Round-trip through JSON so the canonical form equals what jsonb will give back.
+    payload = json.loads(json.dumps(payload, sort_keys=True))
+    mac = chain.chain_mac(audit_key, prev_mac, _canonical(
+        seq, occurred_at, actor_id, action, target_type, target_id, payload))
+    await queries.insert_entry(conn, seq, occurred_at, actor_id, action, target_type, target_id,
+                               payload, prev_mac, mac)
+    return seq
+
+
+async def verify(conn: asyncpg.Connection, audit_key: bytes,
+                 expected_head: str | None = None) -> VerifyResult:
+    """Walk the chain from the first entry; name the first entry that does not check out."""
+    expected_seq = 1
+    prev_mac = chain.GENESIS
+    checked = 0
+    async for row in queries.iter_entries(conn):
+        seq = row["seq"]
+        if seq != expected_seq:
+            return VerifyResult(False, checked, expected_seq - 1, prev_mac.hex(),
+                                f"entry {expected_seq} is missing (deleted); next present is "
+                                f"{seq}", expected_seq)
+        if not chain.macs_equal(bytes(row["prev_mac"]), prev_mac):
+            return VerifyResult(False, checked, seq - 1, prev_mac.hex(),
+                                f"entry {seq} does not follow entry {seq - 1} (deleted, "
+                                "reordered or rewritten)", seq)
+        details = json.loads(row["details"])
+        expected_mac = chain.chain_mac(audit_key, prev_mac, _canonical(
+            seq, row["occurred_at"], row["actor_id"], row["action"], row["target_type"],
+            row["target_id"], details))
+        if not chain.macs_equal(bytes(row["mac"]), expected_mac):
+            return VerifyResult(False, checked, seq - 1, prev_mac.hex(),
+                                f"entry {seq} was altered (its MAC does not match its content "
+                                "and position)", seq)
+        prev_mac = bytes(row["mac"])
+        checked += 1
+        expected_seq += 1
+    head_seq = expected_seq - 1
+    if expected_head is not None:
+        seq_text, _, mac_text = expected_head.partition(":")
+        if not seq_text.isdigit() or int(seq_text) > head_seq or (
+                int(seq_text) == head_seq and mac_text != prev_mac.hex()):
+            return VerifyResult(False, checked, head_seq, prev_mac.hex(),
+                                f"the chain does not reach the recorded head {expected_head} "
+                                "(newest entries deleted or rewritten)", head_seq + 1)
+    return VerifyResult(True, checked, head_seq, prev_mac.hex())
+
+
+async def head(conn: asyncpg.Connection) -> str:
+    row = await queries.get_head(conn)
+    return f"{row['seq']}:{bytes(row['mac']).hex()}" if row else "0:" + chain.GENESIS.hex()
+
+
+async def list_recent(conn: asyncpg.Connection, limit: int = 200) -> list[asyncpg.Record]:
+    return await queries.list_entries(conn, limit)

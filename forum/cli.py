@@ -1,0 +1,239 @@
+"""``dief``: the operator's command line.
+
+    dief serve [--host H] [--port P] [--no-migrate] [--with-demo]
+    dief migrate
+    dief user add EMAIL --role ROLE [--state ISO3] [--name NAME] --password-stdin [--with-totp]
+    dief user disable|enable EMAIL
+    dief invite EMAIL --role ROLE [--state ISO3]
+    dief demo
+    dief audit verify [--head SEQ:MAC]
+    dief audit head
+
+Every command reads the same ``DIEF_*`` settings as the server. Exit status: 0 success,
+1 a domain error (message on stderr), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from crypto.masterkey import KeyFileError
+from crypto.passwords import Argon2Params
+from forum import db, logconfig
+from forum.auth import service as auth
+from forum.auth.passwords import PasswordService
+from forum.errors import DomainError
+from forum.keyring import KeyRing, load_keyring
+from forum.migrate import MigrationError, migrate, pending_migrations
+from forum.settings import Settings, SettingsError
+
+log = logging.getLogger("dief")
+
+
+@dataclass
+class Operator:
+    settings: Settings
+    keyring: KeyRing
+    pool: asyncpg.Pool
+    passwords: PasswordService
+
+
+@asynccontextmanager
+async def operator_context(settings: Settings, *, apply_migrations: bool = True
+                           ) -> AsyncIterator[Operator]:
+    url = await db.resolve_database_url(settings)
+    conn = await asyncpg.connect(url)
+    try:
+        if apply_migrations:
+            await migrate(conn)
+        elif await pending_migrations(conn):
+            raise MigrationError("migrations are pending: run `dief migrate` first")
+    finally:
+        await conn.close()
+    pool = await db.create_pool(url, settings.replace(pool_min=1, pool_max=2))
+    passwords = PasswordService(Argon2Params(settings.argon2_time_cost,
+                                             settings.argon2_memory_kib,
+                                             settings.argon2_parallelism), None, 1)
+    try:
+        yield Operator(settings, load_keyring(settings), pool, passwords)
+    finally:
+        await pool.close()
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    url = await db.resolve_database_url(settings)
+    conn = await asyncpg.connect(url)
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else
+                                                     "; the schema is current"))
+    return 0
+
+
+async def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.password_stdin:
+        print("error: pass the password on standard input with --password-stdin "
+              "(never as an argument: it would show in the process list)", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+    async with operator_context(settings) as op, db.transaction(op.pool) as conn:
+        user_id = await auth.create_user(
+            conn, op.passwords, op.keyring, email=args.email,
+            display_name=args.name or args.email.split("@")[0], role=args.role,
+            state=args.state, password=password, created_by=None)
+        print(f"created {args.email.lower()} ({args.role}) id={user_id}")
+        if args.with_totp:
+            uri, codes = await auth.enrol_totp_directly(conn, op.keyring, user_id)
+            print(f"totp: {uri}")
+            print("recovery codes: " + " ".join(codes))
+    return 0
+
+
+async def cmd_user_disable(settings: Settings, args: argparse.Namespace) -> int:
+    async with operator_context(settings) as op, db.transaction(op.pool) as conn:
+        row = await auth.get_user_by_email(conn, args.email)
+        await auth.set_disabled(conn, op.keyring, None, row["id"], args.action == "disable")
+    print(f"{args.email.lower()} {args.action}d")
+    return 0
+
+
+async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
+    async with operator_context(settings) as op, db.transaction(op.pool) as conn:
+        invitation, token = await auth.invite(conn, op.keyring, settings, None,
+                                              email=args.email, role=args.role,
+                                              state=args.state)
+    print(f"{settings.base_url}/invitations/{token}")
+    print(f"(single use, for {invitation.email} as {invitation.role}, expires "
+          f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC)", file=sys.stderr)
+    return 0
+
+
+async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from forum import demo
+
+    async with operator_context(settings) as op:
+        created = await demo.load(op)
+    print(demo.instructions(settings, created))
+    return 0
+
+
+async def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from forum.audit import service as audit
+
+    async with operator_context(settings, apply_migrations=False) as op, \
+            db.transaction(op.pool) as conn:
+        if args.action == "head":
+            print(await audit.head(conn))
+            return 0
+        result = await audit.verify(conn, op.keyring.audit_key, args.head)
+    if result.ok:
+        print(f"audit chain OK: {result.checked} entries, head {result.head_seq}:"
+              f"{result.head_mac}")
+        return 0
+    print(f"AUDIT CHAIN BROKEN at entry {result.bad_seq}: {result.problem} "
+          f"({result.checked} entries verified before it)", file=sys.stderr)
+    return 1
+
+
+async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from forum import server
+
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    if args.with_demo:
+        overrides["demo"] = True
+    return await server.serve(settings.replace(**overrides), migrate_first=not args.no_migrate,
+                              load_demo=args.with_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dief", description="DIEF Forum operator commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the web application")
+    serve.add_argument("--host", help="bind address (default DIEF_HOST)")
+    serve.add_argument("--port", type=int, help="port (default DIEF_PORT)")
+    serve.add_argument("--no-migrate", action="store_true",
+                       help="refuse to start while migrations are pending instead of applying")
+    serve.add_argument("--with-demo", action="store_true",
+                       help="load demo data into an empty database and enable demo mode")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
+
+    user = sub.add_parser("user", help="manage accounts")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    add = user_sub.add_parser("add", help="create an account")
+    add.add_argument("email")
+    add.add_argument("--role", required=True, choices=auth.ROLES)
+    add.add_argument("--state", help="ISO 3166-1 alpha-3 code (required for delegates)")
+    add.add_argument("--name", help="display name (default: the email's local part)")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of standard input")
+    add.add_argument("--with-totp", action="store_true",
+                     help="enrol a second factor and print its otpauth:// URI once")
+    add.set_defaults(func=cmd_user_add)
+    for action in ("disable", "enable"):
+        toggle = user_sub.add_parser(action, help=f"{action} an account")
+        toggle.add_argument("email")
+        toggle.set_defaults(func=cmd_user_disable)
+
+    invite = sub.add_parser("invite", help="create an invitation and print its link")
+    invite.add_argument("email")
+    invite.add_argument("--role", required=True, choices=auth.ROLES)
+    invite.add_argument("--state", help="ISO 3166-1 alpha-3 code (required for delegates)")
+    invite.set_defaults(func=cmd_invite)
+
+    sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit log")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    verify = audit_sub.add_parser("verify", help="verify the whole chain")
+    verify.add_argument("--head", help="a head printed earlier by `dief audit head`")
+    verify.set_defaults(func=cmd_audit)
+    audit_sub.add_parser("head", help="print the current head").set_defaults(func=cmd_audit)
+    return parser
+
+
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logconfig.configure(settings.log_format)
+    func: Command = args.func
+    try:
+        return asyncio.run(func(settings, args))
+    except (KeyFileError, MigrationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        detail = f": {exc.detail}" if exc.detail else ""
+        print(f"error: {exc.title}{detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
