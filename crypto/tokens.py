@@ -34,6 +34,23 @@ def equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
+def csrf_token(key: bytes, session_token_hash: bytes) -> str:
+    """The CSRF token of a session: hex HMAC-SHA256(key, ``b"csrf|"`` ‖ session token hash).
+
+    Derived from the session, so nothing extra is stored; ``key`` is the keyring's CSRF key.
+    """
+    return hmac.new(key, b"csrf|" + session_token_hash, hashlib.sha256).hexdigest()
+
+
+def csrf_token_matches(sent: str, expected: str) -> bool:
+    """Constant-time comparison of a submitted CSRF token with the session's.
+
+    Compares UTF-8 bytes: ``hmac.compare_digest`` raises ``TypeError`` on non-ASCII *strings*,
+    and a submitted token is attacker-chosen text.
+    """
+    return hmac.compare_digest(sent.encode("utf-8"), expected.encode("utf-8"))
+
+
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
+from crypto.keys import LocalKekProvider
 from crypto.passwords import Argon2Params
 from forum import db, health, keys, middlewares, templating
 from forum.auth import api as auth_api
@@ -17,6 +18,9 @@ from forum.auth.passwords import PasswordService
 from forum.errors import ERROR_PAGE_RENDERER, error_middleware
 from forum.i18n import Catalogs
 from forum.keyring import load_keyring
+from forum.keystore.service import KeyStore
+from forum.rooms import api as rooms_api
+from forum.rooms import views as rooms_views
 from forum.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -35,7 +39,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> web.Ap
         handler_args={"max_field_size": 16 * 1024, "max_line_size": 16 * 1024},
     )
     app[keys.SETTINGS] = settings
-    app[keys.KEYRING] = load_keyring(settings)
+    keyring = load_keyring(settings)
+    app[keys.KEYRING] = keyring
+    app[keys.KEYSTORE] = KeyStore(LocalKekProvider(keyring.master))
     app[keys.TEMPLATES] = templating.create_environment()
     app[keys.CATALOGS] = Catalogs(settings.languages)
     app[ERROR_PAGE_RENDERER] = templating.render_error_page
@@ -46,6 +52,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> web.Ap
     health.setup_routes(app)
     auth_views.setup_routes(app)
     auth_api.setup_routes(app)
+    rooms_views.setup_routes(app)
+    rooms_api.setup_routes(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     return app
 

@@ -5,6 +5,9 @@
     dief user add EMAIL --role ROLE [--state ISO3] [--name NAME] --password-stdin [--with-totp]
     dief user disable|enable EMAIL
     dief invite EMAIL --role ROLE [--state ISO3]
+    dief room add SLUG --kind KIND --name NAME [--region R] [--description D] [--parent P]
+    dief room list | archive SLUG
+    dief room member add SLUG EMAIL [--facilitator] | dief room member remove SLUG EMAIL
     dief demo
     dief audit verify [--head SEQ:MAC]
     dief audit head
@@ -27,6 +30,7 @@ from typing import Any
 
 import asyncpg
 
+from crypto.keys import LocalKekProvider
 from crypto.masterkey import KeyFileError
 from crypto.passwords import Argon2Params
 from forum import db, logconfig
@@ -34,6 +38,7 @@ from forum.auth import service as auth
 from forum.auth.passwords import PasswordService
 from forum.errors import DomainError
 from forum.keyring import KeyRing, load_keyring
+from forum.keystore.service import KeyStore
 from forum.migrate import MigrationError, migrate, pending_migrations
 from forum.settings import Settings, SettingsError
 
@@ -46,6 +51,7 @@ class Operator:
     keyring: KeyRing
     pool: asyncpg.Pool
     passwords: PasswordService
+    store: KeyStore
 
 
 @asynccontextmanager
@@ -64,8 +70,10 @@ async def operator_context(settings: Settings, *, apply_migrations: bool = True
     passwords = PasswordService(Argon2Params(settings.argon2_time_cost,
                                              settings.argon2_memory_kib,
                                              settings.argon2_parallelism), None, 1)
+    keyring = load_keyring(settings)
     try:
-        yield Operator(settings, load_keyring(settings), pool, passwords)
+        yield Operator(settings, keyring, pool, passwords,
+                       KeyStore(LocalKekProvider(keyring.master)))
     finally:
         await pool.close()
 
@@ -142,9 +150,43 @@ async def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
         print(f"audit chain OK: {result.checked} entries, head {result.head_seq}:"
               f"{result.head_mac}")
         return 0
+    if result.bad_seq is None:  # the --head argument itself is malformed
+        print(f"error: {result.problem}", file=sys.stderr)
+        return 2
     print(f"AUDIT CHAIN BROKEN at entry {result.bad_seq}: {result.problem} "
           f"({result.checked} entries verified before it)", file=sys.stderr)
     return 1
+
+
+async def cmd_room(settings: Settings, args: argparse.Namespace) -> int:
+    from forum.rooms import service as rooms
+
+    async with operator_context(settings) as op, db.transaction(op.pool) as conn:
+        if args.action == "add":
+            room = await rooms.create_room(conn, op.keyring, None, slug=args.slug,
+                                           kind=args.kind, name=args.name,
+                                           description=args.description or "",
+                                           region=args.region, parent=args.parent)
+            print(f"created room {room.slug} ({room.kind}) id={room.id}")
+        elif args.action == "archive":
+            await rooms.set_archived(conn, op.keyring, None, args.slug, True)
+            print(f"archived {args.slug}")
+        elif args.action == "list":
+            for row in await rooms.list_all_rooms(conn, None):
+                state = " archived" if row["archived_at"] else ""
+                print(f"{row['slug']:32} {row['kind']:14} {row['member_count']:5} members"
+                      f"{state}  {row['name']}")
+        else:
+            user = await auth.get_user_by_email(conn, args.email)
+            if args.member_action == "add":
+                role = "facilitator" if args.facilitator else "member"
+                changed = await rooms.add_member(conn, op.keyring, None, args.slug, user["id"],
+                                                 role)
+                print(f"{user['email']} {'added to' if changed else 'already in'} {args.slug}")
+            else:
+                await rooms.remove_member(conn, op.keyring, None, args.slug, user["id"])
+                print(f"{user['email']} removed from {args.slug}")
+    return 0
 
 
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -198,6 +240,33 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--role", required=True, choices=auth.ROLES)
     invite.add_argument("--state", help="ISO 3166-1 alpha-3 code (required for delegates)")
     invite.set_defaults(func=cmd_invite)
+
+    room = sub.add_parser("room", help="manage rooms and their members")
+    room_sub = room.add_subparsers(dest="action", required=True)
+    room_add = room_sub.add_parser("add", help="create a room")
+    room_add.add_argument("slug")
+    room_add.add_argument("--kind", required=True,
+                          choices=("regional", "subregional", "working_group", "workshop",
+                                   "plenary"))
+    room_add.add_argument("--name", required=True)
+    room_add.add_argument("--region", help="region code, e.g. african")
+    room_add.add_argument("--description")
+    room_add.add_argument("--parent", help="parent working-group room (slug or id)")
+    room_add.set_defaults(func=cmd_room)
+    room_archive = room_sub.add_parser("archive", help="make a room read-only")
+    room_archive.add_argument("slug")
+    room_archive.set_defaults(func=cmd_room)
+    room_sub.add_parser("list", help="list every room").set_defaults(func=cmd_room)
+    member = room_sub.add_parser("member", help="add or remove a member")
+    member_sub = member.add_subparsers(dest="member_action", required=True)
+    for member_action in ("add", "remove"):
+        member_cmd = member_sub.add_parser(member_action, help=f"{member_action} a member")
+        member_cmd.add_argument("slug")
+        member_cmd.add_argument("email")
+        if member_action == "add":
+            member_cmd.add_argument("--facilitator", action="store_true",
+                                    help="as a facilitator (workshop rooms)")
+        member_cmd.set_defaults(func=cmd_room)
 
     sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import asyncpg
+
 from forum import db
 from forum.auth import queries as auth_queries
 from forum.auth import service as auth
@@ -31,8 +33,112 @@ DEMO_USERS = (
 )
 
 
+# slug, kind, name, region, description
+DEMO_ROOMS = (
+    ("african", "regional", "African Group", "african",
+     "Confidential room of the African Group's delegations."),
+    ("asia-pacific", "regional", "Asia-Pacific Group", "asia_pacific",
+     "Confidential room of the Asia-Pacific Group's delegations."),
+    ("eastern-european", "regional", "Eastern European Group", "eastern_european",
+     "Confidential room of the Eastern European Group's delegations."),
+    ("grulac", "regional", "Latin American and Caribbean Group", "latin_american_caribbean",
+     "Confidential room of GRULAC delegations."),
+    ("weog", "regional", "Western European and Others Group", "western_european_others",
+     "Confidential room of WEOG delegations."),
+    ("wgeti", "working_group", "WGETI — Effective Treaty Implementation", None,
+     "Working Group on Effective Treaty Implementation."),
+    ("wgtr", "working_group", "WGTR — Transparency and Reporting", None,
+     "Working Group on Transparency and Reporting."),
+    ("wgtu", "working_group", "WGTU — Treaty Universalization", None,
+     "Working Group on Treaty Universalization."),
+    ("dief-plenary", "plenary", "DIEF plenary", None,
+     "The Diversion Information Exchange Forum between its Geneva sessions."),
+    ("workshop-west-africa", "workshop", "Regional workshop on diversion — West Africa",
+     "african", "Participants of the regional workshop on preventing diversion."),
+)
+# email → rooms (slug, room role)
+DEMO_MEMBERS = {
+    "moderator@dief.example": [(slug, "member") for slug, *_ in DEMO_ROOMS],
+    "delegate@dief.example": [("african", "member"), ("dief-plenary", "member"),
+                              ("wgeti", "member"), ("workshop-west-africa", "member")],
+    "delegate.fr@dief.example": [("weog", "member"), ("dief-plenary", "member"),
+                                 ("wgeti", "member")],
+    "delegate.br@dief.example": [("grulac", "member"), ("dief-plenary", "member"),
+                                 ("wgtr", "member")],
+    "facilitator@dief.example": [("workshop-west-africa", "facilitator")],
+    "observer@dief.example": [("wgeti", "member"), ("wgtu", "member")],
+}
+# room, author, title, first post, replies [(author, body)] — invented, no real case.
+DEMO_THREADS: tuple[tuple[str, str, str, str, list[tuple[str, str]]], ...] = (
+    ("dief-plenary", "moderator@dief.example", "Agenda of the next DIEF session in Geneva",
+     "Dear colleagues,\n\nThe Secretariat proposes three items for the next session:\n\n"
+     "1. Lessons from the regional workshops on diversion prevention\n"
+     "2. Post-delivery cooperation and on-site verification\n"
+     "3. Indicators of falsified end-user documentation\n\n"
+     "Please reply here with suggestions before the end of the month.",
+     [("delegate.fr@dief.example", "Thank you. We would welcome a short exchange on "
+       "**post-shipment checks**: what worked, and what partners found intrusive."),
+      ("delegate@dief.example", "Supporting item 3. Our customs service saw several "
+       "end-user certificates with inconsistent stamps last year; we can share the "
+       "*pattern* (not the case) at the session.")]),
+    ("african", "delegate@dief.example", "Transit risks along coastal routes",
+     "Colleagues, has anyone set up joint inspections of trans-shipments at ports with "
+     "neighbouring customs services? We are looking for practical arrangements that work "
+     "without a formal agreement.",
+     [("moderator@dief.example", "The workshop in West Africa discussed this. The summary "
+       "will be shared here once the facilitators have reviewed it.")]),
+    ("wgeti", "delegate.fr@dief.example", "Sub-working group on Article 11: next steps",
+     "This thread collects proposals for the Article 11 sub-working group's next meeting. "
+     "See the [ATT website](https://thearmstradetreaty.org) for the latest documents.",
+     [("observer@dief.example", "Civil society partners can prepare a short overview of "
+       "open-source research on diversion indicators, if useful.")]),
+    ("workshop-west-africa", "facilitator@dief.example", "Takeaways from day one",
+     "- Risk assessment before export remains uneven across the region\n"
+     "- Stockpile management is the most cited point of diversion after delivery\n"
+     "- Participants asked for a checklist of red flags in end-use documentation",
+     []),
+)
+
+
+async def _load_rooms(conn: asyncpg.Connection, op: Operator) -> None:
+    from forum.rooms import queries as room_queries
+    from forum.rooms import service as rooms
+
+    for slug, kind, name, region, description in DEMO_ROOMS:
+        if await room_queries.get_room_by_slug(conn, slug) is None:
+            await rooms.create_room(conn, op.keyring, None, slug=slug, kind=kind, name=name,
+                                    description=description, region=region)
+    for email, memberships in DEMO_MEMBERS.items():
+        user = await auth_queries.get_user_by_email(conn, email)
+        if user is None:
+            continue
+        for slug, room_role in memberships:
+            await rooms.add_member(conn, op.keyring, None, slug, user["id"], room_role)
+
+
+async def _load_threads(conn: asyncpg.Connection, op: Operator, settings: Settings) -> None:
+    from forum.rooms import service as rooms
+
+    # Demo content is written in one go; lift the per-minute posting limit for it.
+    relaxed = settings.replace(posts_per_minute=1000)
+    for slug, author_email, title, body, replies in DEMO_THREADS:
+        author = await auth_queries.get_user_by_email(conn, author_email)
+        if author is None:
+            continue
+        actor = await auth.unsafe_actor_for(conn, author["id"])
+        thread_id, _ = await rooms.create_thread(conn, op.store, relaxed, actor, slug,
+                                                 title=title, body=body)
+        for reply_email, reply in replies:
+            replier = await auth_queries.get_user_by_email(conn, reply_email)
+            if replier is None:
+                continue
+            reply_actor = await auth.unsafe_actor_for(conn, replier["id"])
+            await rooms.create_post(conn, op.store, relaxed, reply_actor, thread_id,
+                                    body=reply)
+
+
 async def load(op: Operator, *, only_if_empty: bool = False) -> bool:
-    """Create the demo accounts; returns False when nothing was created."""
+    """Create the demo accounts, rooms and threads; returns False when nothing was created."""
     created = False
     async with db.transaction(op.pool) as conn:
         if only_if_empty and await auth_queries.list_users(conn):
@@ -46,6 +152,9 @@ async def load(op: Operator, *, only_if_empty: bool = False) -> bool:
                                              is_demo=True)
             await auth.enrol_totp_directly(conn, op.keyring, user_id)
             created = True
+        if created:
+            await _load_rooms(conn, op)
+            await _load_threads(conn, op, op.settings)
     return created
 
 
@@ -55,7 +164,7 @@ def instructions(settings: Settings, created: bool) -> str:
         "=" * 72,
         "DIEF Forum demo" + (" (demo data loaded)" if created else ""),
         f"  Open {settings.base_url}/signin",
-        "  Sign in as admin@dief.example, moderator@dief.example, delegate@dief.example, "
+        "  Sign in as delegate@dief.example, moderator@dief.example, admin@dief.example, "
         "facilitator@dief.example or observer@dief.example",
         f"  Password for every demo account: {DEMO_PASSWORD}",
         "  Second factor: in demo mode the code page shows the current code of demo accounts.",

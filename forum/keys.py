@@ -10,11 +10,13 @@ from forum.auth.passwords import PasswordService
 from forum.auth.service import Actor
 from forum.i18n import Catalogs
 from forum.keyring import KeyRing
+from forum.keystore.service import KeyStore
 from forum.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 KEYRING = web.AppKey("keyring", KeyRing)
+KEYSTORE = web.AppKey("keystore", KeyStore)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 HASHER = web.AppKey("password_service", PasswordService)

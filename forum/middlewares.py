@@ -11,8 +11,6 @@ second factor) unless its name is in ``PUBLIC_ROUTES`` or, for the second-factor
 from __future__ import annotations
 
 import contextvars
-import hashlib
-import hmac
 import logging
 import re
 import uuid
@@ -20,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from crypto import tokens
 from forum import db, i18n, keys
 from forum.auth import service as auth
 from forum.errors import AuthRequiredError, ForbiddenError, Handler
@@ -83,7 +82,7 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
 
 def csrf_token_for(key: bytes, session_token_hash: bytes) -> str:
     """The CSRF token of a session: HMAC of its token hash, so nothing extra is stored."""
-    return hmac.new(key, b"csrf|" + session_token_hash, hashlib.sha256).hexdigest()
+    return tokens.csrf_token(key, session_token_hash)
 
 
 def _route_name(request: web.Request) -> str:
@@ -181,7 +180,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
             form = await request.post()
             value = form.get("csrf_token")
             sent = value if isinstance(value, str) else None
-        if not sent or not hmac.compare_digest(sent, expected):
+        if not sent or not tokens.csrf_token_matches(sent, expected):
             raise ForbiddenError("The form has expired or the security token is missing; "
                                  "reload the page and try again", code="csrf_failed")
     return await handler(request)

@@ -57,9 +57,12 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
                 continue
             raise MigrationError(f"{path.name}: migration files are named NNNN_verb_object.sql")
         found.append(Migration(int(match.group(1)), path.name, path.read_text(encoding="utf-8")))
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise MigrationError("two migration files share a version number")
+    seen: dict[int, str] = {}
+    for migration in found:
+        if migration.version in seen:
+            raise MigrationError(f"{seen[migration.version]} and {migration.filename} share "
+                                 f"version {migration.version:04d}")
+        seen[migration.version] = migration.filename
     return found
 
 
@@ -121,13 +124,21 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
         applied: list[str] = []
         for migration in pending:
             log.info("applying migration %s", migration.filename)
-            async with conn.transaction():
-                await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-                await conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, filename, sha256) VALUES ($1, $2, $3)",
-                    migration.version, migration.filename, migration.sha256)
+            try:
+                async with conn.transaction():
+                    await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                    await conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, filename, sha256) "
+                        "VALUES ($1, $2, $3)",
+                        migration.version, migration.filename, migration.sha256)
+            except asyncpg.PostgresError as exc:
+                # Rolled back: the schema is as it was before this file.
+                raise MigrationError(
+                    f"{migration.filename} failed and was rolled back "
+                    f"({type(exc).__name__}: {exc}); applied before it: "
+                    f"{', '.join(applied) or 'nothing'}") from exc
             applied.append(migration.filename)
         async with conn.transaction():
             await refdata.seed(conn)

@@ -135,6 +135,8 @@ FIELDS: tuple[Field, ...] = (
           "Window for the sign-in throttles."),
     Field("max_body_bytes", "DIEF_MAX_BODY_BYTES", _parse_int(1024, 64 * 1024 * 1024),
           str(1024 * 1024), "Largest request body accepted, in bytes."),
+    Field("posts_per_minute", "DIEF_POSTS_PER_MINUTE", _parse_int(1, 1000), "10",
+          "Posts (and new threads) one account may write per minute."),
     Field("trust_proxy", "DIEF_TRUST_PROXY", _parse_bool, "false",
           "Take the client address from X-Forwarded-For (only behind your own reverse proxy)."),
     Field("languages", "DIEF_LANGUAGES", _parse_languages, "en,fr,es",
@@ -168,6 +170,7 @@ class Settings:
     login_max_per_client: int
     login_window_minutes: int
     max_body_bytes: int
+    posts_per_minute: int
     trust_proxy: bool
     languages: tuple[str, ...]
     log_format: str

@@ -69,10 +69,16 @@ async def record(conn: asyncpg.Connection, audit_key: bytes, *, actor_id: uuid.U
 
 async def verify(conn: asyncpg.Connection, audit_key: bytes,
                  expected_head: str | None = None) -> VerifyResult:
-    """Walk the chain from the first entry; name the first entry that does not check out."""
+    """Walk the chain from the first entry; name the first entry that does not check out.
+
+    ``expected_head`` is a ``SEQ:MAC`` printed earlier by ``head()``: the chain must still reach
+    entry SEQ and that entry must still carry MAC (entries appended since are fine).
+    """
     expected_seq = 1
     prev_mac = chain.GENESIS
     checked = 0
+    head_seq_wanted, head_mac_wanted = _parse_head(expected_head)
+    head_mac_found = chain.GENESIS if head_seq_wanted == 0 else None
     async for row in queries.iter_entries(conn):
         seq = row["seq"]
         if seq != expected_seq:
@@ -92,17 +98,37 @@ async def verify(conn: asyncpg.Connection, audit_key: bytes,
                                 f"entry {seq} was altered (its MAC does not match its content "
                                 "and position)", seq)
         prev_mac = bytes(row["mac"])
+        if seq == head_seq_wanted:
+            head_mac_found = prev_mac
         checked += 1
         expected_seq += 1
     head_seq = expected_seq - 1
     if expected_head is not None:
-        seq_text, _, mac_text = expected_head.partition(":")
-        if not seq_text.isdigit() or int(seq_text) > head_seq or (
-                int(seq_text) == head_seq and mac_text != prev_mac.hex()):
+        if head_mac_wanted is None:
+            return VerifyResult(False, checked, head_seq, prev_mac.hex(),
+                                f"the recorded head {expected_head!r} is not SEQ:MAC as "
+                                "printed by `dief audit head`", None)
+        if head_mac_found is None or not chain.macs_equal(head_mac_found, head_mac_wanted):
+            bad = head_seq + 1 if head_mac_found is None else head_seq_wanted
             return VerifyResult(False, checked, head_seq, prev_mac.hex(),
                                 f"the chain does not reach the recorded head {expected_head} "
-                                "(newest entries deleted or rewritten)", head_seq + 1)
+                                "(newest entries deleted or rewritten)", bad)
     return VerifyResult(True, checked, head_seq, prev_mac.hex())
+
+
+def _parse_head(text: str | None) -> tuple[int | None, bytes | None]:
+    """``"SEQ:MAC"`` → (SEQ, MAC bytes); (SEQ or None, None) when malformed or absent."""
+    if text is None:
+        return None, None
+    seq_text, _, mac_text = text.strip().partition(":")
+    seq = int(seq_text) if seq_text.isdigit() else None
+    try:
+        mac = bytes.fromhex(mac_text)
+    except ValueError:
+        return None, None
+    if seq is None or len(mac) != len(chain.GENESIS):
+        return None, None
+    return seq, mac
 
 
 async def head(conn: asyncpg.Connection) -> str:

@@ -194,8 +194,18 @@ async def create_user(conn: asyncpg.Connection, passwords: PasswordService, keyr
 async def get_user_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record:
     row = await queries.get_user_by_email(conn, email.strip().lower())
     if row is None:
-        raise NotFoundError("No such account")
+        raise ValidationError("No account with this email", field="email",
+                              code="user_unknown")
     return row
+
+
+async def unsafe_actor_for(conn: asyncpg.Connection, user_id: uuid.UUID) -> Actor:
+    """An actor for ``user_id`` without any sign-in: only for operator tools that act on a
+    user's behalf by design (the demo loader, benchmarks). Never reachable from a request."""
+    row = await queries.get_user(conn, user_id)
+    if row is None:
+        raise NotFoundError()
+    return _actor(row, mfa_passed=True)
 
 
 async def list_users(conn: asyncpg.Connection, actor: Actor) -> list[asyncpg.Record]:
