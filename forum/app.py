@@ -9,7 +9,6 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from crypto.keys import LocalKekProvider
 from crypto.passwords import Argon2Params
 from forum import db, health, keys, middlewares, templating
 from forum.auth import api as auth_api
@@ -18,7 +17,7 @@ from forum.auth.passwords import PasswordService
 from forum.errors import ERROR_PAGE_RENDERER, error_middleware
 from forum.i18n import Catalogs
 from forum.keyring import load_keyring
-from forum.keystore.service import KeyStore
+from forum.keystore.listener import listen_for_destroyed_keys
 from forum.rooms import api as rooms_api
 from forum.rooms import views as rooms_views
 from forum.settings import Settings
@@ -41,7 +40,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> web.Ap
     app[keys.SETTINGS] = settings
     keyring = load_keyring(settings)
     app[keys.KEYRING] = keyring
-    app[keys.KEYSTORE] = KeyStore(LocalKekProvider(keyring.master))
+    app[keys.KEYSTORE] = keyring.store
     app[keys.TEMPLATES] = templating.create_environment()
     app[keys.CATALOGS] = Catalogs(settings.languages)
     app[ERROR_PAGE_RENDERER] = templating.render_error_page
@@ -64,7 +63,8 @@ def _database_ctx(settings: Settings, database_url: str | None):  # type: ignore
         pool: asyncpg.Pool = await db.create_pool(url, settings)
         app[keys.POOL] = pool
         try:
-            yield
+            async with listen_for_destroyed_keys(url, app[keys.KEYSTORE]):
+                yield
         finally:
             await pool.close()
 

@@ -9,6 +9,7 @@
     dief room list | archive SLUG
     dief room member add SLUG EMAIL [--facilitator] | dief room member remove SLUG EMAIL
     dief demo
+    dief keys status | rotate (--scope S | --all) [--resume] | rewrap | destroy --scope S [--yes]
     dief audit verify [--head SEQ:MAC]
     dief audit head
 
@@ -30,7 +31,6 @@ from typing import Any
 
 import asyncpg
 
-from crypto.keys import LocalKekProvider
 from crypto.masterkey import KeyFileError
 from crypto.passwords import Argon2Params
 from forum import db, logconfig
@@ -73,7 +73,7 @@ async def operator_context(settings: Settings, *, apply_migrations: bool = True
     keyring = load_keyring(settings)
     try:
         yield Operator(settings, keyring, pool, passwords,
-                       KeyStore(LocalKekProvider(keyring.master)))
+                       keyring.store)
     finally:
         await pool.close()
 
@@ -145,7 +145,7 @@ async def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "head":
             print(await audit.head(conn))
             return 0
-        result = await audit.verify(conn, op.keyring.audit_key, args.head)
+        result = await audit.verify(conn, op.keyring.audit_keys(), args.head)
     if result.ok:
         print(f"audit chain OK: {result.checked} entries, head {result.head_seq}:"
               f"{result.head_mac}")
@@ -187,6 +187,52 @@ async def cmd_room(settings: Settings, args: argparse.Namespace) -> int:
                 await rooms.remove_member(conn, op.keyring, None, args.slug, user["id"])
                 print(f"{user['email']} removed from {args.slug}")
     return 0
+
+
+async def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from forum.keystore import rotation
+    from forum.progress import ProgressBar
+
+    async with operator_context(settings) as op:
+        if args.action == "status":
+            async with db.transaction(op.pool) as conn:
+                rows = await rotation.status(conn)
+            print(f"{'scope':45} {'key id':36} {'state':9} {'rows':>8}  kek")
+            for key in rows:
+                print(f"{key.scope:45} {key.id!s:36} {key.state:9} {key.rows:>8}  {key.kek_id}")
+            print(f"{len(rows)} data key(s); current master key {op.keyring.master.key_id}")
+            return 0
+        if args.action == "rotate":
+            if not args.all and not args.scope:
+                print("error: name a --scope or pass --all", file=sys.stderr)
+                return 2
+            async with db.transaction(op.pool) as conn:
+                pending = sum(k.rows for k in await rotation.status(conn)
+                              if k.state != "destroyed" and (args.all or k.scope == args.scope))
+            bar = ProgressBar("re-encrypting", pending)
+            moved = await rotation.rotate(op.pool, op.keyring, None if args.all else args.scope,
+                                          progress=bar.advance, retire=not args.resume)
+            bar.finish()
+            print(f"rotated; {moved} value(s) re-encrypted under the new key(s)")
+            return 0
+        if args.action == "rewrap":
+            bar = ProgressBar("re-wrapping data keys", None)
+            count = await rotation.rewrap(op.pool, op.keyring, progress=bar.advance)
+            bar.finish()
+            print(f"{count} data key(s) re-wrapped under master key {op.keyring.master.key_id}")
+            return 0
+        # destroy
+        if not args.yes:
+            print(f"This destroys every data key of {args.scope}: its encrypted content becomes "
+                  "unreadable for ever, on every instance and in every backup made from now "
+                  f"on.\nType the scope ({args.scope}) to confirm: ", end="", file=sys.stderr,
+                  flush=True)
+            if sys.stdin.readline().strip() != args.scope:
+                print("not confirmed; nothing destroyed", file=sys.stderr)
+                return 1
+        count = await rotation.destroy_scope(op.pool, op.keyring, args.scope)
+        print(f"destroyed {count} data key(s) of {args.scope}")
+        return 0
 
 
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -269,6 +315,24 @@ def build_parser() -> argparse.ArgumentParser:
         member_cmd.set_defaults(func=cmd_room)
 
     sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
+
+    keys_cmd = sub.add_parser("keys", help="data keys: status, rotation, re-wrap, destruction")
+    keys_sub = keys_cmd.add_subparsers(dest="action", required=True)
+    keys_sub.add_parser("status", help="keys per scope, rows per key").set_defaults(
+        func=cmd_keys)
+    rotate = keys_sub.add_parser("rotate", help="new data key(s); re-encrypt existing rows")
+    rotate_scope = rotate.add_mutually_exclusive_group()
+    rotate_scope.add_argument("--scope", help="e.g. room:<uuid>")
+    rotate_scope.add_argument("--all", action="store_true", help="every scope")
+    rotate.add_argument("--resume", action="store_true",
+                        help="finish an interrupted rotation without retiring keys again")
+    rotate.set_defaults(func=cmd_keys)
+    keys_sub.add_parser("rewrap", help="re-wrap every data key under the current master key"
+                        ).set_defaults(func=cmd_keys)
+    destroy = keys_sub.add_parser("destroy", help="crypto-shred a scope (irreversible)")
+    destroy.add_argument("--scope", required=True)
+    destroy.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    destroy.set_defaults(func=cmd_keys)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log")
     audit_sub = audit.add_subparsers(dest="action", required=True)

@@ -1,167 +1,455 @@
 """The OpenAPI 3.1 description of ``/api/v1/``, served at ``/api/v1/openapi.json``.
 
-Written by hand, next to the handlers, and kept honest by tests: every ``/api/v1/`` route in
-the router must be described here and every path here must exist in the router.
+Written by hand, next to the handlers, and kept honest by tests (tests/test_openapi.py): the
+document must validate, describe exactly the ``/api/v1/`` routes of the router (both ways), and
+survive a property-based run against the real app in which every response must have a
+documented status and match its documented body.
+
+Reading guide: small schema helpers first, then the component schemas (the JSON shapes of
+``forum/auth/api.py`` and ``forum/rooms/api.py``), then one ``_Paths.add`` call per route, in
+the order of the handlers' ``setup_routes``. Limits come from the services, so the document
+cannot drift from the rules it describes. Error responses are inferred from the pipeline:
+every signed-in route can answer 401, every unsafe method 403 (cross-site or CSRF), every JSON
+body 413/415/422; each route adds the errors of its own service.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-PROBLEM = {"$ref": "#/components/schemas/Problem"}
+from forum.auth import passwords
+from forum.auth import service as auth
+from forum.rooms import service as rooms
+
+Schema = dict[str, Any]
+
+# forum.rooms.service._SLUG; tests/test_openapi.py pins the two together.
+SLUG_PATTERN = "^[a-z0-9][a-z0-9-]{1,62}$"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
+# --- schema helpers --------------------------------------------------------------------------
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
-    texts = {400: "Bad request", 401: "Not signed in, or second factor missing",
-             403: "Forbidden (role, CSRF or cross-site)", 404: "Not found",
-             409: "Conflict", 413: "Body too large", 415: "Not JSON",
-             422: "Invalid input", 429: "Throttled (see Retry-After)"}
-    return {str(s): {"description": texts[s],
-                     "content": {"application/problem+json": {"schema": PROBLEM}}}
-            for s in statuses}
+def string(max_length: int | None = None, *, min_length: int | None = None,
+           **keywords: Any) -> Schema:
+    schema: Schema = {"type": "string", **keywords}
+    if min_length is not None:
+        schema["minLength"] = min_length
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return schema
 
 
-def _op(summary: str, responses: dict[str, Any], *, body: dict[str, Any] | None = None,
-        public: bool = False, errors: tuple[int, ...] = ()) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {**responses, **_errors(*errors)}}
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": _json(body)}
-    if public:
-        op["security"] = []
-    return op
+def integer(minimum: int | None = None, maximum: int | None = None, **keywords: Any) -> Schema:
+    schema: Schema = {"type": "integer", **keywords}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
 
 
-def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
+def nullable(schema: Schema) -> Schema:
+    """The same schema, also allowing ``null`` (JSON Schema 2020-12 type lists)."""
+    result = dict(schema)
+    if "enum" in result:
+        result["enum"] = [*result["enum"], None]
+    if "type" in result:
+        result["type"] = [result["type"], "null"]
+    return result
+
+
+def obj(properties: dict[str, Schema], required: list[str] | None = None, *,
+        closed: bool = False) -> Schema:
+    """An object. ``closed``: a response shape that names every member it has and requires
+    them all, so that a member added or dropped in a handler fails the tests."""
+    schema: Schema = {"type": "object", "properties": properties}
+    if closed:
+        schema["required"] = list(properties)
+        schema["additionalProperties"] = False
+    elif required:
         schema["required"] = required
     return schema
 
 
-STR = {"type": "string"}
-NULLABLE_STR = {"type": ["string", "null"]}
-UUID = {"type": "string", "format": "uuid"}
+def array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+BOOL: Schema = {"type": "boolean"}
+UUID = string(format="uuid")
+DATE_TIME = string(format="date-time")
+COUNT = integer(0)
+TEXT = string()
+
+
+# --- component schemas -----------------------------------------------------------------------
+
+def _room_properties() -> dict[str, Schema]:
+    return {
+        "id": UUID, "slug": string(pattern=SLUG_PATTERN),
+        "kind": {"enum": list(rooms.KINDS)}, "name": string(rooms.MAX_ROOM_NAME),
+        "description": string(rooms.MAX_DESCRIPTION), "region": nullable(TEXT),
+        "parent_id": nullable(UUID), "confidential": BOOL,
+        "archived": {"type": "boolean", "description": "Archived rooms are read-only"},
+        "my_role": {"enum": ["member", "facilitator", None],
+                    "description": "Your role in the room; null when you are not a member"},
+    }
+
+
+def _thread_properties() -> dict[str, Schema]:
+    return {
+        "id": UUID, "room_id": UUID,
+        "title": nullable(string(rooms.MAX_TITLE)) | {
+            "description": "null when the room's key was destroyed"},
+        "title_destroyed": BOOL, "author": nullable(TEXT), "pinned": BOOL, "locked": BOOL,
+        "post_count": COUNT, "unread": COUNT, "created_at": DATE_TIME,
+        "last_post_at": DATE_TIME,
+    }
+
+
+def _schemas() -> dict[str, Schema]:
+    token = {"id": UUID, "name": string(auth.MAX_TOKEN_NAME), "created_at": DATE_TIME,
+             "last_used_at": nullable(DATE_TIME)}
+    return {
+        "Problem": {
+            **obj({"type": string(format="uri"), "title": TEXT,
+                   "status": integer(400, 599), "detail": TEXT,
+                   "code": string(pattern="^[a-z0-9_]+$",
+                                  description="Stable machine-readable error code"),
+                   "field": string(description="The input the error is about"),
+                   "max_length": integer(1, description="The limit a too-long input broke")},
+                  ["type", "title", "status", "code"]),
+            "description": "RFC 9457 problem details",
+        },
+        "Me": obj({"id": UUID, "email": string(auth.MAX_EMAIL),
+                   "display_name": string(auth.MAX_DISPLAY_NAME),
+                   "role": {"enum": list(auth.ROLES)}, "state": nullable(TEXT),
+                   "language": {"enum": ["en", "fr", "es", None]},
+                   "second_factor_passed": BOOL, "totp_enrolled": BOOL}, closed=True),
+        "Token": obj(token, closed=True),
+        "NewToken": obj({**token, "token": string(
+            description="The secret; shown only in this response")}, closed=True),
+        "Invitation": obj({"id": UUID, "email": string(auth.MAX_EMAIL),
+                           "role": {"enum": list(auth.ROLES)}, "state": nullable(TEXT),
+                           "token": TEXT, "expires_at": DATE_TIME, "url": TEXT}, closed=True),
+        "Room": obj(_room_properties(), closed=True),
+        "RoomSummary": obj({**_room_properties(), "thread_count": COUNT, "unread": COUNT},
+                           closed=True),
+        "Member": obj({"user_id": UUID, "display_name": string(auth.MAX_DISPLAY_NAME),
+                       "role": {"enum": list(auth.ROLES)},
+                       "state": nullable(string(pattern="^[A-Z]{3}$")),
+                       "room_role": {"enum": ["member", "facilitator"]}}, closed=True),
+        "Thread": obj(_thread_properties(), closed=True),
+        "ThreadWithRoom": obj({**_thread_properties(), "room": ref("Room")}, closed=True),
+        "ThreadWithPosts": obj({**_thread_properties(), "posts": array(ref("Post"))},
+                               closed=True),
+        "Post": obj({
+            "id": UUID, "thread_id": UUID, "seq": integer(1), "author_id": nullable(UUID),
+            "author": nullable(TEXT),
+            "body": nullable(string(rooms.MAX_BODY)) | {
+                "description": "Markdown; null when deleted, hidden or destroyed"},
+            "html": nullable(TEXT) | {"description": "Sanitised HTML rendering of body"},
+            "quote_of": nullable(UUID), "created_at": DATE_TIME,
+            "edited_at": nullable(DATE_TIME), "deleted": BOOL, "hidden": BOOL,
+            "destroyed": BOOL, "revision_count": COUNT}, closed=True),
+        "Revision": obj({"revision": integer(1), "body": nullable(string(rooms.MAX_BODY)),
+                         "editor": nullable(TEXT), "created_at": DATE_TIME}, closed=True),
+    }
+
+
+# --- responses -------------------------------------------------------------------------------
+
+_ERRORS = {
+    401: ("AuthRequired", "Not signed in, token invalid, or second factor missing"),
+    403: ("Forbidden", "Not allowed (role), or a cross-site / CSRF-less unsafe request"),
+    404: ("NotFound", "Not found — also for what exists but is not yours to see"),
+    409: ("Conflict", "Conflicts with the current state (see code)"),
+    413: ("PayloadTooLarge", "The request body is too large"),
+    415: ("UnsupportedMediaType", "The body is not application/json"),
+    422: ("Invalid", "Invalid input (see code and field)"),
+    429: ("RateLimited", "Too many requests; retry after Retry-After seconds"),
+}
+
+
+def _error_components() -> dict[str, Schema]:
+    components = {}
+    for status, (name, description) in _ERRORS.items():
+        response: Schema = {"description": description, "content": {
+            "application/problem+json": {"schema": {"allOf": [
+                ref("Problem"), {"properties": {"status": {"const": status}}}]}}}}
+        if status == 429:
+            response["headers"] = {"Retry-After": {
+                "required": True, "description": "Seconds to wait",
+                "schema": string(pattern="^[0-9]+$")}}
+        components[name] = response
+    return components
+
+
+def json_response(description: str, schema: Schema) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def empty(description: str) -> Schema:
+    return {"description": description}
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+PATH_PARAMETERS: dict[str, Schema] = {
+    "room": {"description": "The room's id or slug",
+             "schema": {"type": "string", "anyOf": [UUID, string(pattern=SLUG_PATTERN)]}},
+    "user_id": {"description": "The member's user id", "schema": UUID},
+    "thread": {"description": "The thread's id", "schema": UUID},
+    "post": {"description": "The post's id", "schema": UUID},
+    "token_id": {"description": "The token's id", "schema": UUID},
+    "token": {"description": "The invitation token from the link",
+              "schema": string(100, min_length=20)},
+}
+
+
+def query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}
+
+
+def limit_parameter(default: int) -> Schema:
+    return query("limit", integer(0, 100, default=default),
+                 f"Page size, at most 100 (0 or absent: {default})")
+
+
+# --- operations ------------------------------------------------------------------------------
+
+class _Paths:
+    """Collects operations into an OpenAPI ``paths`` object."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, dict[str, Any]] = {}
+        self.tag = ""
+
+    def add(self, method: str, path: str, name: str, summary: str,
+            responses: dict[int, Schema], *, errors: tuple[int, ...] = (),
+            body: Schema | None = None, body_required: bool = True,
+            parameters: tuple[Schema, ...] = (), public: bool = False) -> None:
+        """One operation. ``errors`` lists what its service can answer beyond what the
+        pipeline adds on its own (see the module docstring)."""
+        statuses = set(errors)
+        if not public:
+            statuses.add(401)
+        if method in UNSAFE_METHODS:
+            statuses.add(403)
+        if body is not None:
+            statuses |= {413, 415, 422}
+        operation: Schema = {
+            "operationId": name, "summary": summary, "tags": [self.tag],
+            "responses": {
+                **{str(status): response for status, response in sorted(responses.items())},
+                **{str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
+                   for status in sorted(statuses)}},
+        }
+        if parameters:
+            operation["parameters"] = list(parameters)
+        if body is not None:
+            operation["requestBody"] = {"required": body_required,
+                                        "content": {"application/json": {"schema": body}}}
+        if public:
+            operation["security"] = []
+        item = self.paths.setdefault(path, {})
+        if "parameters" not in item and "{" in path:
+            item["parameters"] = [{"name": param, "in": "path", "required": True,
+                                   **PATH_PARAMETERS[param]}
+                                  for param in re.findall(r"\{(\w+)\}", path)]
+        item[method.lower()] = operation
+
+
+def _auth_paths(p: _Paths) -> None:
+    p.tag = "accounts"
+    me = ref("Me")
+    p.add("POST", "/api/v1/session", "api.session_create",
+          "Sign in with a password and, for a full session, a TOTP or recovery code",
+          {201: json_response("Signed in (second_factor_passed says whether fully)",
+                              obj({"user": me, "csrf_token": TEXT}, closed=True))},
+          body=obj({"email": string(auth.MAX_EMAIL, min_length=1),
+                    "password": string(4096, min_length=1),
+                    "totp": nullable(string(description="TOTP or recovery code"))},
+                   ["email", "password"]),
+          errors=(429,), public=True)
+    p.add("DELETE", "/api/v1/session", "api.session_delete", "Sign out",
+          {204: empty("Signed out")})
+    p.add("GET", "/api/v1/me", "api.me", "The signed-in account",
+          {200: json_response("Account", me)})
+    p.add("POST", "/api/v1/me/totp", "api.totp_start",
+          "Start TOTP enrolment; re-authentication may be required",
+          {201: json_response("Pending secret", obj({"secret": TEXT, "otpauth_uri": TEXT},
+                                                    closed=True))},
+          body=obj({"password": nullable(TEXT), "current_code": nullable(TEXT)}),
+          body_required=False)
+    p.add("POST", "/api/v1/me/totp/confirm", "api.totp_confirm",
+          "Confirm TOTP enrolment with a code; returns recovery codes",
+          {200: json_response("Enrolled", obj(
+              {"recovery_codes": array(TEXT),
+               "csrf_token": string(description="The new session's token (cookie sessions)")},
+              ["recovery_codes"]))},
+          body=obj({"code": string(min_length=1)}, ["code"]), errors=(409,))
+    p.add("POST", "/api/v1/invitations", "api.invitation_create",
+          "Invite someone (administrators)",
+          {201: json_response("Invitation", ref("Invitation"))},
+          body=obj({"email": string(auth.MAX_EMAIL, min_length=1),
+                    "role": {"enum": list(auth.ROLES)},
+                    "state": nullable(string(description="ISO 3166-1 alpha-3; required for "
+                                                         "delegates"))},
+                   ["email", "role"]),
+          errors=(409,))
+    p.add("POST", "/api/v1/invitations/{token}/accept", "api.invitation_accept",
+          "Accept an invitation: choose a display name and password",
+          {201: json_response("Account created", obj({"user_id": UUID}, closed=True))},
+          body=obj({"display_name": string(auth.MAX_DISPLAY_NAME, min_length=1),
+                    "password": string(passwords.MAX_LENGTH,
+                                       min_length=passwords.MIN_LENGTH)},
+                   ["display_name", "password"]),
+          errors=(404, 409), public=True)
+    p.add("GET", "/api/v1/tokens", "api.tokens_list", "Your personal access tokens",
+          {200: json_response("Tokens", obj({"tokens": array(ref("Token"))}, closed=True))})
+    p.add("POST", "/api/v1/tokens", "api.tokens_create",
+          f"Create a personal access token (at most {auth.MAX_TOKENS_PER_USER}; shown once)",
+          {201: json_response("Token", ref("NewToken"))},
+          body=obj({"name": string(auth.MAX_TOKEN_NAME, min_length=1)}, ["name"]),
+          errors=(409,))
+    p.add("DELETE", "/api/v1/tokens/{token_id}", "api.tokens_delete",
+          "Revoke a personal access token", {204: empty("Revoked")}, errors=(404,))
+    p.add("GET", "/api/v1/openapi.json", "api.openapi", "This document",
+          {200: json_response("OpenAPI 3.1", {"type": "object"})}, public=True)
+
+
+def _rooms_paths(p: _Paths) -> None:
+    p.tag = "rooms"
+    room_role = {"enum": ["member", "facilitator"]}
+    p.add("GET", "/api/v1/rooms", "api.rooms_list",
+          "Your rooms, with thread counts and unread posts",
+          {200: json_response("Rooms", obj({"rooms": array(ref("RoomSummary"))},
+                                           closed=True))})
+    p.add("POST", "/api/v1/rooms", "api.rooms_create", "Create a room (Secretariat)",
+          {201: json_response("Room (you are not a member until you add yourself)",
+                              ref("Room"))},
+          body=obj({"slug": string(rooms.MAX_SLUG, pattern=SLUG_PATTERN),
+                    "kind": {"enum": list(rooms.KINDS)},
+                    "name": string(rooms.MAX_ROOM_NAME, min_length=1),
+                    "description": nullable(string(rooms.MAX_DESCRIPTION)),
+                    "region": nullable(string(description="A region code")),
+                    "parent": nullable(string(description="Parent working group's id or "
+                                                          "slug (working groups only)"))},
+                   ["slug", "kind", "name"]),
+          errors=(409,))
+    p.add("GET", "/api/v1/rooms/{room}", "api.room_show", "A room you are a member of",
+          {200: json_response("Room", ref("Room"))}, errors=(404,))
+    p.add("GET", "/api/v1/rooms/{room}/members", "api.members_list", "The room's members",
+          {200: json_response("Members", obj({"members": array(ref("Member"))},
+                                             closed=True))},
+          errors=(404,))
+    membership = obj({"user_id": UUID, "room_role": room_role}, closed=True)
+    p.add("PUT", "/api/v1/rooms/{room}/members/{user_id}", "api.member_put",
+          "Add a member or change their room role (Secretariat; a workshop's facilitators "
+          "add participants)",
+          {200: json_response("Already a member with this role", membership),
+           201: json_response("Added, or role changed", membership)},
+          body=obj({"room_role": room_role | {"default": "member"}}), body_required=False,
+          errors=(404, 409))
+    p.add("DELETE", "/api/v1/rooms/{room}/members/{user_id}", "api.member_delete",
+          "Remove a member", {204: empty("Removed")}, errors=(404,))
+    p.add("GET", "/api/v1/rooms/{room}/threads", "api.threads_list",
+          "The room's threads: pinned first, then by last activity (keyset pages)",
+          {200: json_response("A page of threads", obj(
+              {"threads": array(ref("Thread")),
+               "next": nullable(string(description="Cursor for `after`; null on the last "
+                                                   "page"))}, closed=True))},
+          parameters=(
+              query("after", string(80, pattern=r"^[01]-[0-9]{1,17}-[0-9a-f-]{36}$"),
+                    "The `next` cursor of the previous page"),
+              limit_parameter(rooms.THREADS_PER_PAGE)),
+          errors=(404, 422))
+    p.add("POST", "/api/v1/rooms/{room}/threads", "api.threads_create",
+          "Start a thread with its first post",
+          {201: json_response("The thread with its first post", ref("ThreadWithPosts"))},
+          body=obj({"title": string(rooms.MAX_TITLE, min_length=1),
+                    "body": string(rooms.MAX_BODY, min_length=1,
+                                   description="Markdown (raw HTML is not rendered)")},
+                   ["title", "body"]),
+          errors=(404, 409, 429))
+
+
+def _posts_paths(p: _Paths) -> None:
+    p.tag = "threads and posts"
+    post = ref("Post")
+    body = string(rooms.MAX_BODY, min_length=1, description="Markdown")
+    p.add("GET", "/api/v1/threads/{thread}", "api.thread_show", "A thread and its room",
+          {200: json_response("Thread", ref("ThreadWithRoom"))}, errors=(404,))
+    p.add("GET", "/api/v1/threads/{thread}/posts", "api.posts_list",
+          "The thread's posts in order (keyset pages by seq)",
+          {200: json_response("A page of posts", obj(
+              {"posts": array(post),
+               "next": nullable(integer(1, description="Value for `after`; null on the last "
+                                                       "page"))}, closed=True))},
+          parameters=(query("after", integer(0, 2**31 - 1, default=0),
+                            "Only posts with a greater seq"),
+                      limit_parameter(rooms.POSTS_PER_PAGE)),
+          errors=(404, 422))
+    p.add("POST", "/api/v1/threads/{thread}/posts", "api.posts_create", "Reply in a thread",
+          {201: json_response("The new post", post)},
+          body=obj({"body": body, "quote_of": nullable(UUID | {
+              "description": "A post of the same thread"})}, ["body"]),
+          errors=(404, 409, 429))
+    p.add("PATCH", "/api/v1/posts/{post}", "api.post_patch",
+          "Edit your post (the previous text becomes a revision)",
+          {200: json_response("The edited post", post)},
+          body=obj({"body": body}, ["body"]), errors=(404, 409))
+    p.add("DELETE", "/api/v1/posts/{post}", "api.post_delete",
+          "Delete a post, leaving a placeholder (author, Secretariat or facilitator)",
+          {204: empty("Deleted (or already deleted)")}, errors=(404, 409))
+    p.add("GET", "/api/v1/posts/{post}/revisions", "api.revisions_list",
+          "Earlier versions of a post",
+          {200: json_response("Revisions, oldest first", obj(
+              {"revisions": array(ref("Revision"))}, closed=True))},
+          errors=(404,))
+    flagged = obj({"flagged": {"const": True}, "new": BOOL}, closed=True)
+    p.add("POST", "/api/v1/posts/{post}/flags", "api.flags_create",
+          "Flag a post for the moderators",
+          {200: json_response("You had already flagged it", flagged),
+           201: json_response("Flagged", flagged)},
+          body=obj({"reason": {"enum": list(rooms.FLAG_REASONS)},
+                    "note": nullable(string(rooms.MAX_FLAG_NOTE))}, ["reason"]),
+          errors=(404, 409))
 
 
 def document(base_url: str) -> dict[str, Any]:
-    me = {"$ref": "#/components/schemas/Me"}
-    token = {"$ref": "#/components/schemas/Token"}
+    paths = _Paths()
+    _auth_paths(paths)
+    _rooms_paths(paths)
+    _posts_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "DIEF Forum API", "version": "1",
                  "description": "JSON API of DIEF Forum. Errors are application/problem+json "
-                                "(RFC 9457). Scripts authenticate with a personal access "
-                                "token (Authorization: Bearer); browser clients use the "
-                                "session cookie and send X-CSRF-Token on unsafe requests."},
+                                "(RFC 9457) with a stable `code`. Every room-scoped URL "
+                                "answers 404 to a non-member, exactly as for an id that does "
+                                "not exist. `{room}` is a room's id or slug."},
         "servers": [{"url": base_url}],
         "security": [{"bearer": []}, {"cookie": []}],
-        "paths": {
-            "/api/v1/session": {
-                "post": _op("Sign in (password, optionally a TOTP or recovery code)",
-                            {"201": {"description": "Signed in",
-                                     "content": _json(_obj({"user": me, "csrf_token": STR},
-                                                           ["user", "csrf_token"]))}},
-                            body=_obj({"email": STR, "password": STR, "totp": STR},
-                                      ["email", "password"]),
-                            public=True, errors=(401, 403, 413, 415, 422, 429)),
-                "delete": _op("Sign out", {"204": {"description": "Signed out"}},
-                              errors=(401, 403)),
-            },
-            "/api/v1/me": {
-                "get": _op("The signed-in account",
-                           {"200": {"description": "Account", "content": _json(me)}},
-                           errors=(401,)),
-            },
-            "/api/v1/me/totp": {
-                "post": _op("Start TOTP enrolment (re-authentication may be required)",
-                            {"201": {"description": "Pending secret",
-                                     "content": _json(_obj({"secret": STR, "otpauth_uri": STR},
-                                                           ["secret", "otpauth_uri"]))}},
-                            body=_obj({"password": STR, "current_code": STR}),
-                            errors=(401, 403, 415, 422)),
-            },
-            "/api/v1/me/totp/confirm": {
-                "post": _op("Confirm TOTP enrolment with a code; returns recovery codes",
-                            {"200": {"description": "Enrolled",
-                                     "content": _json(_obj({"recovery_codes": {
-                                         "type": "array", "items": STR}, "csrf_token": STR},
-                                         ["recovery_codes"]))}},
-                            body=_obj({"code": STR}, ["code"]),
-                            errors=(401, 403, 409, 415, 422)),
-            },
-            "/api/v1/invitations": {
-                "post": _op("Invite someone (administrators)",
-                            {"201": {"description": "Invitation",
-                                     "content": _json({"$ref":
-                                                       "#/components/schemas/Invitation"})}},
-                            body=_obj({"email": STR, "role": {
-                                "enum": ["admin", "moderator", "facilitator", "delegate",
-                                         "observer"]}, "state": NULLABLE_STR},
-                                ["email", "role"]),
-                            errors=(401, 403, 409, 415, 422)),
-            },
-            "/api/v1/invitations/{token}/accept": {
-                "parameters": [{"name": "token", "in": "path", "required": True,
-                                "schema": STR}],
-                "post": _op("Accept an invitation: choose a display name and password",
-                            {"201": {"description": "Account created",
-                                     "content": _json(_obj({"user_id": UUID}, ["user_id"]))}},
-                            body=_obj({"display_name": STR, "password": STR},
-                                      ["display_name", "password"]),
-                            public=True, errors=(403, 404, 409, 415, 422)),
-            },
-            "/api/v1/tokens": {
-                "get": _op("Your personal access tokens",
-                           {"200": {"description": "Tokens",
-                                    "content": _json(_obj({"tokens": {"type": "array",
-                                                                      "items": token}},
-                                                          ["tokens"]))}},
-                           errors=(401,)),
-                "post": _op("Create a personal access token (shown once)",
-                            {"201": {"description": "Token",
-                                     "content": _json({"allOf": [token, _obj(
-                                         {"token": STR}, ["token"])]})}},
-                            body=_obj({"name": STR}, ["name"]),
-                            errors=(401, 403, 409, 415, 422)),
-            },
-            "/api/v1/tokens/{token_id}": {
-                "parameters": [{"name": "token_id", "in": "path", "required": True,
-                                "schema": STR}],
-                "delete": _op("Revoke a personal access token",
-                              {"204": {"description": "Revoked"}}, errors=(401, 403, 404)),
-            },
-            "/api/v1/openapi.json": {
-                "get": _op("This document", {"200": {"description": "OpenAPI 3.1",
-                                                     "content": _json({"type": "object"})}},
-                           public=True),
-            },
-        },
+        "paths": paths.paths,
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": "dief_session"},
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A personal access token (POST /api/v1/tokens)"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "dief_session",
+                           "description": "The browser session (`__Host-dief_session` over "
+                                          "HTTPS); unsafe requests must also send the "
+                                          "session's X-CSRF-Token header"},
             },
-            "schemas": {
-                "Problem": _obj({"type": STR, "title": STR, "status": {"type": "integer"},
-                                 "detail": STR, "code": STR},
-                                ["type", "title", "status", "code"]),
-                "Me": _obj({"id": UUID, "email": STR, "display_name": STR, "role": STR,
-                            "state": NULLABLE_STR, "language": NULLABLE_STR,
-                            "second_factor_passed": {"type": "boolean"},
-                            "totp_enrolled": {"type": "boolean"}},
-                           ["id", "email", "display_name", "role", "second_factor_passed",
-                            "totp_enrolled"]),
-                "Token": _obj({"id": UUID, "name": STR, "created_at": STR,
-                               "last_used_at": NULLABLE_STR},
-                              ["id", "name", "created_at"]),
-                "Invitation": _obj({"id": UUID, "email": STR, "role": STR,
-                                    "state": NULLABLE_STR, "token": STR, "expires_at": STR,
-                                    "url": STR},
-                                   ["id", "email", "role", "token", "expires_at", "url"]),
-            },
+            "schemas": _schemas(),
+            "responses": _error_components(),
         },
     }

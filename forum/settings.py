@@ -55,6 +55,10 @@ def _parse_optional_path(text: str) -> Path | None:
     return Path(text.strip()) if text.strip() else None
 
 
+def _parse_paths(text: str) -> tuple[Path, ...]:
+    return tuple(Path(part.strip()) for part in text.split(",") if part.strip())
+
+
 def _parse_optional_str(text: str) -> str | None:
     return text.strip() or None
 
@@ -101,6 +105,10 @@ FIELDS: tuple[Field, ...] = (
     Field("master_key_file", "DIEF_MASTER_KEY_FILE", _parse_optional_path, "",
           "File holding the 32-byte master key as one line of base64, mode 0600. Unset: "
           "DIEF_DATA_DIR/master.key is generated on first run (development only)."),
+    Field("retired_master_key_files", "DIEF_RETIRED_MASTER_KEY_FILES", _parse_paths, "",
+          "Comma-separated files of previous master keys, kept during a key rotation so "
+          "data keys and audit entries made under them can still be read "
+          "(see docs/operations.md)."),
     Field("base_url", "DIEF_BASE_URL", _parse_base_url, "http://127.0.0.1:8080",
           "Public URL of the service; used in invitation links and to decide Secure cookies "
           "and HSTS (https)."),
@@ -153,6 +161,7 @@ class Settings:
     database_url: str | None
     data_dir: Path
     master_key_file: Path | None
+    retired_master_key_files: tuple[Path, ...]
     base_url: str
     host: str
     port: int

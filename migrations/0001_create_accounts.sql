@@ -122,6 +122,7 @@ CREATE TABLE audit_log (
     target_type text NOT NULL DEFAULT '',
     target_id   text NOT NULL DEFAULT '',
     details     jsonb NOT NULL DEFAULT '{}'::jsonb,
+    key_id      text NOT NULL,
     prev_mac    bytea NOT NULL,
     mac         bytea NOT NULL
 );

@@ -20,6 +20,7 @@ CREATE TABLE public.audit_log (
     target_type text DEFAULT ''::text NOT NULL,
     target_id text DEFAULT ''::text NOT NULL,
     details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    key_id text NOT NULL,
     prev_mac bytea NOT NULL,
     mac bytea NOT NULL
 );

@@ -25,13 +25,14 @@ async def get_head(conn: asyncpg.Connection) -> asyncpg.Record | None:
 
 async def insert_entry(conn: asyncpg.Connection, seq: int, occurred_at: dt.datetime,
                        actor_id: uuid.UUID | None, action: str, target_type: str,
-                       target_id: str, details: dict[str, Any], prev_mac: bytes,
+                       target_id: str, details: dict[str, Any], key_id: str, prev_mac: bytes,
                        mac: bytes) -> None:
     await conn.execute(
         "INSERT INTO audit_log (seq, occurred_at, actor_id, action, target_type, target_id, "
-        "details, prev_mac, mac) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
+        "details, key_id, prev_mac, mac) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10)",
         seq, occurred_at, actor_id, action, target_type, target_id,
-        json.dumps(details, sort_keys=True), prev_mac, mac)
+        json.dumps(details, sort_keys=True), key_id, prev_mac, mac)
 
 
 async def iter_entries(conn: asyncpg.Connection, batch: int = 1000
@@ -40,7 +41,7 @@ async def iter_entries(conn: asyncpg.Connection, batch: int = 1000
     while True:
         rows = await conn.fetch(
             "SELECT seq, occurred_at, actor_id, action, target_type, target_id, details::text "
-            "AS details, prev_mac, mac FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "AS details, key_id, prev_mac, mac FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
             last, batch)
         if not rows:
             return

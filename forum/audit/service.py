@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import asyncpg
 
 from crypto import chain
 from forum.audit import queries
+from forum.keyring import AuditKey
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,10 @@ class VerifyResult:
 
 
 def _canonical(seq: int, occurred_at: dt.datetime, actor_id: uuid.UUID | None, action: str,
-               target_type: str, target_id: str, details: dict[str, Any]) -> bytes:
+               target_type: str, target_id: str, details: dict[str, Any],
+               key_id: str) -> bytes:
     document = {
+        "key_id": key_id,
         "seq": seq,
         "at": occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
         "actor": str(actor_id) if actor_id else None,
@@ -48,7 +52,7 @@ def _canonical(seq: int, occurred_at: dt.datetime, actor_id: uuid.UUID | None, a
                       ensure_ascii=False).encode("utf-8")
 
 
-async def record(conn: asyncpg.Connection, audit_key: bytes, *, actor_id: uuid.UUID | None,
+async def record(conn: asyncpg.Connection, audit_key: AuditKey, *, actor_id: uuid.UUID | None,
                  action: str, target_type: str = "", target_id: str = "",
                  details: dict[str, Any] | None = None) -> int:
     """Append an entry in the caller's transaction; returns its sequence number."""
@@ -61,15 +65,19 @@ async def record(conn: asyncpg.Connection, audit_key: bytes, *, actor_id: uuid.U
     # Round-trip through JSON so the canonical form equals what jsonb will give back.
     payload = json.loads(json.dumps(payload, sort_keys=True))
     mac = chain.chain_mac(audit_key, prev_mac, _canonical(
-        seq, occurred_at, actor_id, action, target_type, target_id, payload))
+        seq, occurred_at, actor_id, action, target_type, target_id, payload, audit_key.key_id))
     await queries.insert_entry(conn, seq, occurred_at, actor_id, action, target_type, target_id,
-                               payload, prev_mac, mac)
+                               payload, audit_key.key_id, prev_mac, mac)
     return seq
 
 
-async def verify(conn: asyncpg.Connection, audit_key: bytes,
+async def verify(conn: asyncpg.Connection, audit_keys: Mapping[str, bytes] | bytes,
                  expected_head: str | None = None) -> VerifyResult:
     """Walk the chain from the first entry; name the first entry that does not check out.
+
+    ``audit_keys`` maps master key ids to MAC keys (``KeyRing.audit_keys()``), so entries
+    written before a master-key rotation verify with the retired key; a single key is used for
+    every entry.
 
     ``expected_head`` is a ``SEQ:MAC`` printed earlier by ``head()``: the chain must still reach
     entry SEQ and that entry must still carry MAC (entries appended since are fine).
@@ -90,9 +98,15 @@ async def verify(conn: asyncpg.Connection, audit_key: bytes,
                                 f"entry {seq} does not follow entry {seq - 1} (deleted, "
                                 "reordered or rewritten)", seq)
         details = json.loads(row["details"])
+        audit_key = (audit_keys if isinstance(audit_keys, bytes)
+                     else audit_keys.get(row["key_id"]))
+        if audit_key is None:
+            return VerifyResult(False, checked, seq - 1, prev_mac.hex(),
+                                f"entry {seq} was written under master key {row['key_id']}, "
+                                "which is not configured (DIEF_RETIRED_MASTER_KEY_FILES)", seq)
         expected_mac = chain.chain_mac(audit_key, prev_mac, _canonical(
             seq, row["occurred_at"], row["actor_id"], row["action"], row["target_type"],
-            row["target_id"], details))
+            row["target_id"], details, row["key_id"]))
         if not chain.macs_equal(bytes(row["mac"]), expected_mac):
             return VerifyResult(False, checked, seq - 1, prev_mac.hex(),
                                 f"entry {seq} was altered (its MAC does not match its content "

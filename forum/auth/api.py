@@ -73,7 +73,8 @@ async def totp_start(request: web.Request) -> web.Response:
     body = await read_json(request) if request.body_exists else {}
     async with transaction(request.app[keys.POOL]) as conn:
         enrolment = await service.start_totp_enrolment(
-            conn, request.app[keys.HASHER], actor, password=body.get("password"),
+            conn, request.app[keys.HASHER], request.app[keys.KEYRING], actor,
+            password=body.get("password"),
             current_code=body.get("current_code"))
     return json_ok({"secret": enrolment.secret_b32, "otpauth_uri": enrolment.uri}, status=201)
 

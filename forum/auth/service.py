@@ -45,6 +45,7 @@ from forum.errors import (
     ValidationError,
 )
 from forum.keyring import KeyRing
+from forum.keystore import service as keystore
 from forum.reference import service as reference
 from forum.settings import Settings
 
@@ -395,7 +396,7 @@ async def sign_in(pool: asyncpg.Pool, passwords: PasswordService, keyring: KeyRi
     async with transaction(pool) as conn:
         mfa_passed = False
         if ok and row is not None and totp_code:
-            mfa_passed = await _accept_second_factor(conn, row, totp_code)
+            mfa_passed = await _accept_second_factor(conn, keyring, row, totp_code)
             ok = mfa_passed
         if not ok or row is None:
             await queries.insert_failure(conn, "account", account_key)
@@ -417,14 +418,29 @@ async def sign_in(pool: asyncpg.Pool, passwords: PasswordService, keyring: KeyRi
     raise AuthRequiredError(_BAD_CREDENTIALS, code="bad_credentials")
 
 
-async def _accept_second_factor(conn: asyncpg.Connection, row: asyncpg.Record,
-                                code: str) -> bool:
+async def _totp_secret(conn: asyncpg.Connection, keyring: KeyRing, row: asyncpg.Record,
+                       column: str = "totp_secret") -> bytes | None:
+    """The user's TOTP secret (or pending one), decrypted; stored sealed under ``user:<id>``."""
+    blob = row[column]
+    return await keystore.open_bytes(conn, keyring.store, bytes(blob) if blob else None,
+                                     "users", column, row["id"])
+
+
+async def _store_totp_secret(conn: asyncpg.Connection, keyring: KeyRing, user_id: uuid.UUID,
+                             column: str, secret: bytes) -> bytes:
+    return await keystore.seal_bytes(conn, keyring.store, keystore.user_scope(user_id), secret,
+                                     "users", column, user_id)
+
+
+async def _accept_second_factor(conn: asyncpg.Connection, keyring: KeyRing,
+                                row: asyncpg.Record, code: str) -> bool:
     """A fresh TOTP step or an unused recovery code; consumes it."""
     cleaned = code.strip()
-    if row["totp_secret"] is None:
+    secret = await _totp_secret(conn, keyring, row)
+    if secret is None:
         return False
     if cleaned.replace(" ", "").isdigit():
-        counter = totp.verify(bytes(row["totp_secret"]), cleaned, time.time())
+        counter = totp.verify(secret, cleaned, time.time())
         return counter is not None and await queries.update_totp_counter(conn, row["id"],
                                                                            counter)
     if len(cleaned) > 40:
@@ -442,7 +458,7 @@ async def pass_second_factor(conn: asyncpg.Connection, keyring: KeyRing, setting
     if actor.session_id is None:
         raise AuthRequiredError()
     row = await queries.lock_user(conn, actor.user_id)
-    if row is None or not await _accept_second_factor(conn, row, code):
+    if row is None or not await _accept_second_factor(conn, keyring, row, code):
         raise ValidationError("That code is not right, or was already used", field="code",
                               code="code_invalid")
     await queries.delete_session(conn, actor.session_id)
@@ -467,7 +483,7 @@ def is_fresh(actor: Actor) -> bool:
 
 
 async def start_totp_enrolment(conn: asyncpg.Connection, passwords: PasswordService,
-                               actor: Actor, *, password: object = None,
+                               keyring: KeyRing, actor: Actor, *, password: object = None,
                                current_code: object = None) -> TotpEnrolment:
     """Begin (re-)enrolment: a new pending secret, confirmed by ``confirm_totp``.
 
@@ -489,20 +505,24 @@ async def start_totp_enrolment(conn: asyncpg.Connection, passwords: PasswordServ
                                   code="reauth_failed")
     if enrolled:
         if not isinstance(current_code, str) or not await _accept_second_factor(
-                conn, row, current_code):
+                conn, keyring, row, current_code):
             raise ValidationError("Enter a current code from your authenticator app",
                                   field="current_code", code="reauth_failed")
     secret = totp.new_secret()
-    await queries.update_totp_pending(conn, actor.user_id, secret)
+    await queries.update_totp_pending(conn, actor.user_id, await _store_totp_secret(
+        conn, keyring, actor.user_id, "totp_pending", secret))
     return TotpEnrolment(totp.secret_b32(secret),
                          totp.provisioning_uri(secret, actor.email, ISSUER))
 
 
-async def pending_totp(conn: asyncpg.Connection, actor: Actor) -> TotpEnrolment | None:
+async def pending_totp(conn: asyncpg.Connection, keyring: KeyRing,
+                       actor: Actor) -> TotpEnrolment | None:
     row = await queries.get_user(conn, actor.user_id)
-    if row is None or row["totp_pending"] is None:
+    if row is None:
         return None
-    secret = bytes(row["totp_pending"])
+    secret = await _totp_secret(conn, keyring, row, "totp_pending")
+    if secret is None:
+        return None
     return TotpEnrolment(totp.secret_b32(secret),
                          totp.provisioning_uri(secret, actor.email, ISSUER))
 
@@ -519,14 +539,15 @@ async def confirm_totp(conn: asyncpg.Connection, keyring: KeyRing, settings: Set
     row = await queries.lock_user(conn, actor.user_id)
     if row is None:
         raise AuthRequiredError()
-    if row["totp_pending"] is None:
+    secret = await _totp_secret(conn, keyring, row, "totp_pending")
+    if secret is None:
         raise ConflictError("Start the enrolment first", code="totp_not_started")
-    secret = bytes(row["totp_pending"])
     counter = totp.verify(secret, code, time.time())
     if counter is None:
         raise ValidationError("That code is not right; check your device's clock and try "
                               "again", field="code", code="code_invalid")
-    await queries.update_totp(conn, actor.user_id, secret, counter, True)
+    await queries.update_totp(conn, actor.user_id, await _store_totp_secret(
+        conn, keyring, actor.user_id, "totp_secret", secret), counter, True)
     await queries.update_totp_pending(conn, actor.user_id, None)
     codes = [tokens.new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
     await queries.delete_recovery_codes(conn, actor.user_id)
@@ -543,14 +564,18 @@ async def confirm_totp(conn: asyncpg.Connection, keyring: KeyRing, settings: Set
     return codes, session
 
 
-async def demo_current_code(conn: asyncpg.Connection, actor: Actor) -> str | None:
+async def demo_current_code(conn: asyncpg.Connection, keyring: KeyRing,
+                            actor: Actor) -> str | None:
     """The current TOTP code of a *demo* account, for the demo's sign-in page only."""
     if not actor.is_demo:
         return None
     row = await queries.get_user(conn, actor.user_id)
-    if row is None or row["totp_secret"] is None or not row["is_demo"]:
+    if row is None or not row["is_demo"]:
         return None
-    return totp.code_at(bytes(row["totp_secret"]), totp.counter_for(time.time()))
+    secret = await _totp_secret(conn, keyring, row)
+    if secret is None:
+        return None
+    return totp.code_at(secret, totp.counter_for(time.time()))
 
 
 async def enrol_totp_directly(conn: asyncpg.Connection, keyring: KeyRing,
@@ -560,7 +585,8 @@ async def enrol_totp_directly(conn: asyncpg.Connection, keyring: KeyRing,
     if row is None:
         raise NotFoundError()
     secret = totp.new_secret()
-    await queries.update_totp(conn, user_id, secret, None, True)
+    await queries.update_totp(conn, user_id, await _store_totp_secret(
+        conn, keyring, user_id, "totp_secret", secret), None, True)
     codes = [tokens.new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
     await queries.delete_recovery_codes(conn, user_id)
     await queries.insert_recovery_codes(conn, user_id, [tokens.token_digest(c) for c in codes])

@@ -73,7 +73,7 @@ async def second_factor_form(request: web.Request) -> web.Response:
     demo_code = None
     if request.app[keys.SETTINGS].demo and actor.is_demo:
         async with transaction(request.app[keys.POOL]) as conn:
-            demo_code = await service.demo_current_code(conn, actor)
+            demo_code = await service.demo_current_code(conn, request.app[keys.KEYRING], actor)
     return render(request, "auth/second_factor.html",
                   {"next": safe_next(request.query.get("next")), "demo_code": demo_code})
 
@@ -100,9 +100,10 @@ async def second_factor(request: web.Request) -> web.StreamResponse:
 async def enrol_form(request: web.Request) -> web.Response:
     actor = actor_of(request)
     async with transaction(request.app[keys.POOL]) as conn:
-        pending = await service.pending_totp(conn, actor)
+        pending = await service.pending_totp(conn, request.app[keys.KEYRING], actor)
         if pending is None and not actor.totp_enrolled and service.is_fresh(actor):
-            pending = await service.start_totp_enrolment(conn, request.app[keys.HASHER], actor)
+            pending = await service.start_totp_enrolment(conn, request.app[keys.HASHER],
+                                                         request.app[keys.KEYRING], actor)
     return _enrol_page(request, pending)
 
 
@@ -121,7 +122,8 @@ async def enrol_start(request: web.Request) -> web.Response:
     try:
         async with transaction(request.app[keys.POOL]) as conn:
             pending = await service.start_totp_enrolment(
-                conn, request.app[keys.HASHER], actor, password=form_text(form, "password"),
+                conn, request.app[keys.HASHER], request.app[keys.KEYRING], actor,
+                password=form_text(form, "password"),
                 current_code=form_text(form, "current_code"))
     except ValidationError as exc:
         return _enrol_page(request, None, _(exc.title), exc.status)
@@ -139,7 +141,7 @@ async def enrol_confirm(request: web.Request) -> web.StreamResponse:
                                                         form_text(form, "code"))
     except DomainError as exc:
         async with transaction(app[keys.POOL]) as conn:
-            pending = await service.pending_totp(conn, actor)
+            pending = await service.pending_totp(conn, request.app[keys.KEYRING], actor)
         return _enrol_page(request, pending, _(exc.title), exc.status)
     response = render(request, "auth/recovery_codes.html", {"codes": codes, "next": "/"})
     if session is not None:

@@ -57,7 +57,11 @@ def room_scope(room_id: uuid.UUID) -> str:
 
 
 async def current_key(conn: asyncpg.Connection, store: KeyStore, scope: str) -> DataKey:
-    """The scope's current data key, created on first use."""
+    """The scope's current data key, created on first use.
+
+    Takes the scope's shared advisory lock for the rest of the transaction: see rotation.py.
+    """
+    await queries.lock_scope_shared(conn, scope)
     row = await queries.get_current_key(conn, scope)
     if row is None:
         dek = generate_data_key()
@@ -132,3 +136,32 @@ async def open_texts(conn: asyncpg.Connection, store: KeyStore,
         except envelope.KeyDestroyedError:
             texts.append(None)
     return texts
+
+
+def user_scope(user_id: uuid.UUID) -> str:
+    return f"user:{user_id}"
+
+
+async def seal_bytes(conn: asyncpg.Connection, store: KeyStore, scope: str, data: bytes,
+                     table: str, column: str, row_id: uuid.UUID) -> bytes:
+    dek = await current_key(conn, store, scope)
+    return envelope.seal(dek, data, aad=envelope.aad_for(table, column, row_id))
+
+
+async def open_bytes(conn: asyncpg.Connection, store: KeyStore, blob: bytes | None, table: str,
+                     column: str, row_id: uuid.UUID) -> bytes | None:
+    """One value; ``None`` when absent or its key was destroyed."""
+    if blob is None:
+        return None
+    keys = await load_keys(conn, store, {envelope.peek_key_id(blob)})
+
+    def lookup(key_id: uuid.UUID) -> DataKey:
+        dek = keys[key_id]
+        if dek is None:
+            raise envelope.KeyDestroyedError("data key destroyed")
+        return dek
+
+    try:
+        return envelope.open_(lookup, blob, aad=envelope.aad_for(table, column, row_id))
+    except envelope.KeyDestroyedError:
+        return None

@@ -303,6 +303,7 @@ async def set_archived(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor 
                        ref: str | uuid.UUID, archived: bool) -> None:
     """Archive (read-only) or reopen a room. Rooms are never deleted."""
     if actor is not None and not is_manager(actor):
+        await access_room(conn, actor, ref)  # a non-member learns nothing: 404 before 403
         raise ForbiddenError("Only the Secretariat archives rooms")
     room = await access_room_management(conn, actor, ref)
     await queries.lock_room(conn, room.id)
@@ -335,7 +336,11 @@ async def get_room(conn: asyncpg.Connection, actor: Actor, ref: str | uuid.UUID)
 
 async def list_members(conn: asyncpg.Connection, actor: Actor,
                        ref: str | uuid.UUID) -> tuple[Room, list[asyncpg.Record]]:
-    room = await access_room(conn, actor, ref)
+    """Members see their room's member list; managers see every room's (they manage it)."""
+    if is_manager(actor):
+        room = await access_room_management(conn, actor, ref)
+    else:
+        room = await access_room(conn, actor, ref)
     return room, await queries.list_members(conn, room.id)
 
 
