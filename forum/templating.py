@@ -28,6 +28,8 @@ def create_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # Trim whitespace in {% trans %} blocks at runtime exactly as extraction does (babel.cfg).
+    env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     return env
 
