@@ -22,7 +22,7 @@ from crypto import tokens
 from forum import db, i18n, keys
 from forum.auth import service as auth
 from forum.errors import AuthRequiredError, ForbiddenError, Handler
-from forum.web import LANG_COOKIE, session_cookie_name
+from forum.web import LANG_COOKIE, parse_form, session_cookie_name
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 PUBLIC_ROUTES = frozenset({
     "health.live", "health.ready", "static", "auth.signin_form", "auth.signin",
     "auth.invitation_form", "auth.invitation_accept", "api.session_create",
-    "api.invitation_accept", "api.openapi", "prefs.language", "home",
+    "api.invitation_accept", "api.openapi", "prefs.language",
 })
 PARTIAL_ROUTES = frozenset({
     "auth.second_factor_form", "auth.second_factor", "auth.enrol_form", "auth.enrol_start",
@@ -124,9 +124,12 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     request[keys.LANGUAGE] = language
     i18n.activate(catalogs.get(language))
 
-    name = _route_name(request)
-    if name and name not in PUBLIC_ROUTES:
-        _enforce_policy(request, name, actor)
+    # Deny by default: every matched route not named in PUBLIC_ROUTES is checked, unnamed
+    # ones included. Only aiohttp's own 404/405 answers (no route matched) skip the policy.
+    if request.match_info.http_exception is None:
+        name = _route_name(request)
+        if name not in PUBLIC_ROUTES:
+            _enforce_policy(request, name, actor)
     return await handler(request)
 
 
@@ -152,8 +155,10 @@ def _origin_allowed(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:  # not a browser, or an old one; Sec-Fetch-Site was checked above
         return True
-    if origin == "null":  # sandboxed or privacy-stripped origin: never ours
-        return False
+    if origin == "null":
+        # With Referrer-Policy: no-referrer, Chromium sends "Origin: null" on same-origin form
+        # posts; Sec-Fetch-Site (which page script cannot set) then says where it came from.
+        return fetch_site == "same-origin"
     allowed = {settings.base_url, f"{request.scheme}://{request.host}"}
     parts = urlsplit(origin)
     return f"{parts.scheme}://{parts.netloc}" in allowed
@@ -177,7 +182,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         sent = request.headers.get("X-CSRF-Token")
         if sent is None and request.content_type in {"application/x-www-form-urlencoded",
                                                      "multipart/form-data"}:
-            form = await request.post()
+            form = await parse_form(request)
             value = form.get("csrf_token")
             sent = value if isinstance(value, str) else None
         if not sent or not tokens.csrf_token_matches(sent, expected):

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
+from yarl import URL
 
 from forum import keys
 from forum.auth.service import Actor
@@ -36,22 +37,67 @@ def maybe_actor(request: web.Request) -> Actor | None:
     return request.get(keys.ACTOR)
 
 
+def _storable(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor lone surrogates (which JSON ``\\udXXX`` allows)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _all_text_storable(document: Any) -> bool:
+    """Every string (keys included) in a parsed JSON document; iterative, nesting is untrusted."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not _storable(value):
+                return False
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return True
+
+
+_UNSTORABLE = "The request contains a NUL character or text that is not valid Unicode"
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text="expected application/json")
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and integers beyond
+        # sys.get_int_max_str_digits(); RecursionError is nesting deeper than the parser allows.
         raise ValidationError("The body is not valid JSON", code="invalid_json") from None
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object", code="invalid_json")
+    if not _all_text_storable(body):
+        raise ValidationError(_UNSTORABLE, code="invalid_text")
     return body
+
+
+async def parse_form(request: web.Request) -> MultiDictProxy[Any]:
+    """``request.post()`` with undecodable bytes and NUL characters answered as a 422."""
+    try:
+        form = await request.post()
+    except ValueError:  # UnicodeDecodeError and malformed multipart bodies
+        raise ValidationError("The form could not be read", code="invalid_form") from None
+    if not all(_storable(value) for value in form.values() if isinstance(value, str)):
+        raise ValidationError(_UNSTORABLE, code="invalid_text")
+    return form
 
 
 async def read_form(request: web.Request) -> MultiDictProxy[Any]:
     if request.content_type not in {"application/x-www-form-urlencoded", "multipart/form-data"}:
         raise web.HTTPUnsupportedMediaType(text="expected a form")
-    return await request.post()
+    return await parse_form(request)
 
 
 def form_text(form: Mapping[str, Any], name: str) -> str | None:
@@ -71,7 +117,7 @@ def client_address(request: web.Request) -> str:
     settings = request.app[keys.SETTINGS]
     if settings.trust_proxy:
         forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
+        if forwarded and forwarded.isascii():  # undecodable bytes arrive as lone surrogates
             return forwarded.split(",")[0].strip()
     return request.remote or "unknown"
 
@@ -106,9 +152,22 @@ def redirect(location: str) -> NoReturn:
     raise web.HTTPSeeOther(location)
 
 
+def see_other(location: str) -> web.Response:
+    """A 303 to return (e.g. to set a cookie on); aiohttp deprecates *returning* HTTPSeeOther.
+
+    The location is normalised by yarl exactly as ``HTTPSeeOther`` does.
+    """
+    return web.Response(status=303, headers={"Location": str(URL(location))})
+
+
 def safe_next(value: str | None) -> str:
-    """Only same-site paths are followed after sign-in (no open redirect)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only same-site paths are followed after sign-in (no open redirect).
+
+    Control characters are refused too: browsers (and yarl) drop tabs and newlines from URLs,
+    so ``/<TAB>/evil.example`` would become ``//evil.example``.
+    """
+    if (value and value.startswith("/") and not value.startswith("//") and "\\" not in value
+            and value.isprintable()):
         return value
     return "/"
 

@@ -34,7 +34,9 @@ class TestUser:
         """A TOTP code that has not been used yet (a later step each time, then recovery)."""
         assert self.totp_secret is not None
         now = totp.counter_for(time.time())
-        counter = max(now - 1, self._last_counter + 1)
+        # Start at the current step (not the previous one, which a step boundary could expire
+        # before the server checks it); the server accepts one step ahead too.
+        counter = max(now, self._last_counter + 1)
         if counter > now + 1:
             return self.recovery_codes.pop()
         self._last_counter = counter

@@ -222,6 +222,12 @@ async def touch_api_token(conn: asyncpg.Connection, token_id: uuid.UUID) -> None
     await conn.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = $1", token_id)
 
 
+async def revoke_user_api_tokens(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id)
+
+
 async def list_api_tokens(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, name, created_at, last_used_at FROM api_tokens "

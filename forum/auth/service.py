@@ -238,8 +238,9 @@ async def set_disabled(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor 
     if await queries.lock_user(conn, user_id) is None:
         raise NotFoundError()
     await queries.update_disabled(conn, user_id, disabled)
-    if disabled:
+    if disabled:  # end every way in: sessions and personal access tokens
         await queries.delete_user_sessions(conn, user_id)
+        await queries.revoke_user_api_tokens(conn, user_id)
     await audit.record(conn, keyring.audit_key, actor_id=actor.user_id if actor else None,
                        action="user.disable" if disabled else "user.enable",
                        target_type="user", target_id=str(user_id))
@@ -336,6 +337,12 @@ async def list_pending_invitations(conn: asyncpg.Connection,
 _BAD_CREDENTIALS = "The email, password or code is not right"
 
 
+def _throttle_keys(keyring: KeyRing, email: str, client_address: str) -> tuple[bytes, bytes]:
+    """Keyed digests naming the account and the client in ``login_failures`` (never raw)."""
+    return (tokens.keyed_digest(keyring.throttle_key, "account:" + email),
+            tokens.keyed_digest(keyring.throttle_key, "client:" + client_address))
+
+
 async def _check_throttle(conn: asyncpg.Connection, settings: Settings, account_key: bytes,
                           client_key: bytes) -> None:
     since = _now() - dt.timedelta(minutes=settings.login_window_minutes)
@@ -379,8 +386,7 @@ async def sign_in(pool: asyncpg.Pool, passwords: PasswordService, keyring: KeyRi
         raise ValidationError("The code is a string of 6 digits", field="totp",
                               code="totp_invalid")
     email_ok = email.strip().lower()
-    account_key = tokens.keyed_digest(keyring.throttle_key, "account:" + email_ok)
-    client_key = tokens.keyed_digest(keyring.throttle_key, "client:" + client_address)
+    account_key, client_key = _throttle_keys(keyring, email_ok, client_address)
 
     async with transaction(pool) as conn:
         await _check_throttle(conn, settings, account_key, client_key)
@@ -408,7 +414,8 @@ async def sign_in(pool: asyncpg.Pool, passwords: PasswordService, keyring: KeyRi
         else:
             if new_hash is not None:
                 await queries.update_password_hash(conn, row["id"], new_hash)
-            await queries.delete_failures(conn, "account", account_key)
+            if mfa_passed:  # a password alone must not wipe the count of wrong codes
+                await queries.delete_failures(conn, "account", account_key)
             result = await _new_session(conn, settings, row, mfa_passed, client_label)
             await audit.record(conn, keyring.audit_key, actor_id=row["id"],
                                action="signin.success", target_type="session",
@@ -449,24 +456,39 @@ async def _accept_second_factor(conn: asyncpg.Connection, keyring: KeyRing,
     return await queries.use_recovery_code(conn, row["id"], code_hash)
 
 
-async def pass_second_factor(conn: asyncpg.Connection, keyring: KeyRing, settings: Settings,
-                             actor: Actor, code: object) -> SignInResult:
-    """Upgrade a partial session with a TOTP or recovery code; issues a new session token."""
+async def pass_second_factor(pool: asyncpg.Pool, keyring: KeyRing, settings: Settings,
+                             actor: Actor, code: object, *,
+                             client_address: str) -> SignInResult:
+    """Upgrade a partial session with a TOTP or recovery code; issues a new session token.
+
+    Wrong codes count as failed sign-ins (same throttle as ``sign_in``), so whoever holds the
+    password cannot try all 10^6 codes. Takes the pool, like ``sign_in``: a refused code must
+    still commit its failure row.
+    """
     if not isinstance(code, str) or not code.strip():
         raise ValidationError("Enter the code from your authenticator app", field="code",
                               code="code_missing")
     if actor.session_id is None:
         raise AuthRequiredError()
-    row = await queries.lock_user(conn, actor.user_id)
-    if row is None or not await _accept_second_factor(conn, keyring, row, code):
-        raise ValidationError("That code is not right, or was already used", field="code",
-                              code="code_invalid")
-    await queries.delete_session(conn, actor.session_id)
-    result = await _new_session(conn, settings, row, True, "")
-    await audit.record(conn, keyring.audit_key, actor_id=actor.user_id,
-                       action="signin.second_factor", target_type="session",
-                       target_id=str(result.actor.session_id))
-    return result
+    account_key, client_key = _throttle_keys(keyring, actor.email, client_address)
+    async with transaction(pool) as conn:
+        await _check_throttle(conn, settings, account_key, client_key)
+        row = await queries.lock_user(conn, actor.user_id)
+        if row is not None and await _accept_second_factor(conn, keyring, row, code):
+            await queries.delete_failures(conn, "account", account_key)
+            await queries.delete_session(conn, actor.session_id)
+            result = await _new_session(conn, settings, row, True, "")
+            await audit.record(conn, keyring.audit_key, actor_id=actor.user_id,
+                               action="signin.second_factor", target_type="session",
+                               target_id=str(result.actor.session_id))
+            return result
+        await queries.insert_failure(conn, "account", account_key)
+        await queries.insert_failure(conn, "client", client_key)
+        await audit.record(conn, keyring.audit_key, actor_id=actor.user_id,
+                           action="signin.failure", target_type="account",
+                           target_id=account_key.hex()[:16], details={"second_factor": True})
+    raise ValidationError("That code is not right, or was already used", field="code",
+                          code="code_invalid")
 
 
 # --- TOTP enrolment --------------------------------------------------------------------------
@@ -599,7 +621,9 @@ async def enrol_totp_directly(conn: asyncpg.Connection, keyring: KeyRing,
 
 async def load_session(conn: asyncpg.Connection, settings: Settings,
                        token: str) -> Actor | None:
-    if not token or len(token) > 100:
+    # Our tokens are URL-safe base64; anything else (e.g. undecodable cookie bytes, which
+    # arrive as lone surrogates) is simply not a session.
+    if not token or len(token) > 100 or not token.isascii():
         return None
     token_hash = tokens.token_digest(token)
     idle_cutoff = _now() - dt.timedelta(minutes=settings.session_idle_minutes)
@@ -613,7 +637,7 @@ async def load_session(conn: asyncpg.Connection, settings: Settings,
 
 
 async def load_token(conn: asyncpg.Connection, token: str) -> Actor | None:
-    if not token or len(token) > 100:
+    if not token or len(token) > 100 or not token.isascii():
         return None
     row = await queries.get_token_actor(conn, tokens.token_digest(token))
     if row is None:

@@ -146,20 +146,26 @@ async def lock_thread(conn: asyncpg.Connection, thread_id: uuid.UUID) -> asyncpg
 async def list_threads(conn: asyncpg.Connection, room_id: uuid.UUID, user_id: uuid.UUID,
                        limit: int, after: tuple[bool, dt.datetime, uuid.UUID] | None
                        ) -> list[asyncpg.Record]:
-    """A page of threads by (pinned, last activity, id) descending — keyset, no OFFSET."""
-    select = (f"SELECT {_THREAD}, u.display_name AS author_name, "
-              "coalesce(tr.last_read_seq, 0) AS last_read_seq FROM threads t "
-              "LEFT JOIN users u ON u.id = t.author_id "
-              "LEFT JOIN thread_reads tr ON tr.thread_id = t.id AND tr.user_id = $2 "
-              "WHERE t.room_id = $1 ")
-    order = " ORDER BY t.pinned DESC, t.last_post_at DESC, t.id DESC LIMIT $3"
+    """A page of threads by (pinned, last activity, id) descending — keyset, no OFFSET.
+
+    The page is cut from ``threads`` alone (an ordered walk of threads_room_activity_idx that
+    stops after ``limit`` rows) and only then joined. With the joins around the LIMIT, the
+    planner — which estimates a row comparison from its first column only — may read and sort
+    every thread after the cursor (tests/test_query_plans.py).
+    """
+    order = "ORDER BY t.pinned DESC, t.last_post_at DESC, t.id DESC"
+    # Row comparison with every column DESC: the rows after the cursor are those below it.
+    keyset = "" if after is None else "AND (t.pinned, t.last_post_at, t.id) < ($4, $5, $6) "
+    sql = (f"SELECT {_THREAD}, u.display_name AS author_name, "
+           "coalesce(tr.last_read_seq, 0) AS last_read_seq "
+           f"FROM (SELECT {_THREAD} FROM threads t WHERE t.room_id = $1 {keyset}{order} "
+           "LIMIT $3) t "
+           "LEFT JOIN users u ON u.id = t.author_id "
+           "LEFT JOIN thread_reads tr ON tr.thread_id = t.id AND tr.user_id = $2 " + order)
     if after is None:
-        return await conn.fetch(select + order, room_id, user_id, limit)
+        return await conn.fetch(sql, room_id, user_id, limit)
     pinned, last_post_at, thread_id = after
-    # Row comparison with pinned DESC: (pinned, last_post_at, id) < cursor in that ordering.
-    return await conn.fetch(
-        select + "AND (t.pinned, t.last_post_at, t.id) < ($4, $5, $6)" + order,
-        room_id, user_id, limit, pinned, last_post_at, thread_id)
+    return await conn.fetch(sql, room_id, user_id, limit, pinned, last_post_at, thread_id)
 
 
 async def update_thread_flags(conn: asyncpg.Connection, thread_id: uuid.UUID, pinned: bool,
@@ -199,8 +205,9 @@ async def insert_post(conn: asyncpg.Connection, post_id: uuid.UUID, thread_id: u
 
 async def get_post(conn: asyncpg.Connection, post_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {_POST}, u.display_name AS author_name FROM posts p "
-        "LEFT JOIN users u ON u.id = p.author_id WHERE p.id = $1", post_id)
+        f"SELECT {_POST}, u.display_name AS author_name, "
+        "(SELECT count(*) FROM post_revisions r WHERE r.post_id = p.id) AS revision_count "
+        "FROM posts p LEFT JOIN users u ON u.id = p.author_id WHERE p.id = $1", post_id)
 
 
 async def lock_post(conn: asyncpg.Connection, post_id: uuid.UUID) -> asyncpg.Record | None:
