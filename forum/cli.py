@@ -57,6 +57,7 @@ class Operator:
 @asynccontextmanager
 async def operator_context(settings: Settings, *, apply_migrations: bool = True
                            ) -> AsyncIterator[Operator]:
+    keyring = load_keyring(settings)  # a bad key file stops us before touching the database
     url = await db.resolve_database_url(settings)
     conn = await asyncpg.connect(url)
     try:
@@ -70,7 +71,6 @@ async def operator_context(settings: Settings, *, apply_migrations: bool = True
     passwords = PasswordService(Argon2Params(settings.argon2_time_cost,
                                              settings.argon2_memory_kib,
                                              settings.argon2_parallelism), None, 1)
-    keyring = load_keyring(settings)
     try:
         yield Operator(settings, keyring, pool, passwords,
                        keyring.store)
@@ -359,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(func(settings, args))
     except (KeyFileError, MigrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"error: cannot use the database ({type(exc).__name__}: {exc}); check "
+              "DIEF_DATABASE_URL", file=sys.stderr)
         return 2
     except DomainError as exc:
         detail = f": {exc.detail}" if exc.detail else ""

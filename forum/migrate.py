@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 ADVISORY_LOCK_KEY = 0x0D1EF_0001  # arbitrary, constant: "DIEF migrations"
 LOCK_TIMEOUT = "4s"
-STATEMENT_TIMEOUT = "60s"
+# STYLE §6 defaults. A file that legitimately needs longer (a large backfill) says so itself
+# with its own `SET LOCAL statement_timeout = ...` as its first statement.
+STATEMENT_TIMEOUT = "5s"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
