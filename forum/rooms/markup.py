@@ -7,6 +7,11 @@ Two layers, so one mistake is not enough to run script in a reader's browser:
 2. bleach sanitises the produced HTML against a strict allow-list (``ALLOWED_TAGS``,
    ``ALLOWED_ATTRIBUTES``, ``ALLOWED_PROTOCOLS``): no ``style``, no event attributes, no
    ``img``/``svg``/``iframe``/``form``; every link gets ``rel="nofollow noopener noreferrer"``.
+   Bare URLs in the text are turned into links *after* that sanitising pass (bleach runs its
+   filters last), so the linkifier is given a URL pattern built from ``ALLOWED_PROTOCOLS``: with
+   bleach's default pattern it also made links of ``data:``, ``ftp:``, ``feed:``, ``ssh:``… URLs
+   (``data://example.com/text/html;base64,…`` became ``<a href="data://…">``), past the
+   allow-list. Found by the XSS corpus (tests/xss_payloads.py).
 
 The rendered HTML is computed once at write time and stored (encrypted) next to the Markdown,
 so reads never re-render. ``sanitise_html`` is the one sanitiser: swap or compare it here.
@@ -45,13 +50,15 @@ def _set_rel(attrs: dict[Any, str], new: bool = False) -> dict[Any, str]:
 
 @functools.cache
 def _cleaner() -> bleach.Cleaner:
-    from bleach.linkifier import LinkifyFilter
+    from bleach.linkifier import LinkifyFilter, build_url_re
 
     return bleach.Cleaner(
         tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, protocols=ALLOWED_PROTOCOLS,
         strip=True, strip_comments=True,
+        # The linkifier runs after the sanitiser: it may only make links the allow-list allows.
         filters=[functools.partial(LinkifyFilter, callbacks=[_set_rel],
-                                   skip_tags=["pre", "code"], parse_email=False)],
+                                   skip_tags=["pre", "code"], parse_email=False,
+                                   url_re=build_url_re(protocols=ALLOWED_PROTOCOLS))],
     )
 
 

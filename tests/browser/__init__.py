@@ -1,0 +1,1 @@
+"""Browser tests: the real app on a real port, driven through Debian's Chromium by Playwright."""
