@@ -43,7 +43,8 @@ def counter_for(unix_time: float) -> int:
 def verify(secret: bytes, code: str, unix_time: float, *, window: int = 1) -> int | None:
     """Return the matching step counter, or None. Compares in constant time per candidate."""
     cleaned = code.replace(" ", "").strip()
-    if len(cleaned) != DIGITS or not cleaned.isdigit():
+    # ASCII digits only: str.isdigit() also accepts '²' or '٣', which compare_digest refuses.
+    if len(cleaned) != DIGITS or not (cleaned.isascii() and cleaned.isdigit()):
         return None
     now = counter_for(unix_time)
     matched: int | None = None

@@ -38,6 +38,13 @@ PARTIAL_ROUTES = frozenset({
     "auth.enrol_confirm", "auth.signout", "api.session_delete", "api.me", "api.totp_start",
     "api.totp_confirm",
 })
+# Routes of anonymous case sources: the session is read (the forum is closed) but never
+# written, so nothing records when its user submitted or followed up a case (DESIGN §5).
+ANONYMOUS_ROUTES = frozenset({
+    "cases.form", "cases.submit", "cases.follow_up_form", "cases.follow_up",
+    "api.cases_submit", "api.cases_lookup", "api.cases_messages", "api.cases_withdraw",
+    "api.cases_destroy_original",
+})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -104,14 +111,15 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         bearer = request.headers.get("Authorization", "")
         cookie = request.cookies.get(session_cookie_name(request), "")
         if bearer.startswith("Bearer ") or cookie:
+            touch = _route_name(request) not in ANONYMOUS_ROUTES
             async with db.transaction(app[keys.POOL]) as conn:
                 if bearer.startswith("Bearer "):
-                    actor = await auth.load_token(conn, bearer[7:].strip())
+                    actor = await auth.load_token(conn, bearer[7:].strip(), touch=touch)
                     if actor is None:
                         raise AuthRequiredError("The access token is not valid",
                                                 code="invalid_token")
                 else:
-                    actor = await auth.load_session(conn, settings, cookie)
+                    actor = await auth.load_session(conn, settings, cookie, touch=touch)
     request[keys.ACTOR] = actor
     if actor is not None and actor.session_token_hash is not None:
         request[keys.CSRF_TOKEN] = csrf_token_for(app[keys.KEYRING].csrf_key,

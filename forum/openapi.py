@@ -9,8 +9,9 @@ Reading guide: small schema helpers first, then the component schemas (the JSON 
 ``forum/auth/api.py`` and ``forum/rooms/api.py``), then one ``_Paths.add`` call per route, in
 the order of the handlers' ``setup_routes``. Limits come from the services, so the document
 cannot drift from the rules it describes. Error responses are inferred from the pipeline:
-every signed-in route can answer 401, every unsafe method 403 (cross-site or CSRF), every JSON
-body 413/415/422; each route adds the errors of its own service.
+every route can answer 401 (public ones to an invalid Bearer token), every unsafe method 403
+(cross-site, or a cookie session without its CSRF token), every JSON body 413/415/422; each
+route adds the errors of its own service.
 """
 
 from __future__ import annotations
@@ -238,9 +239,7 @@ class _Paths:
             parameters: tuple[Schema, ...] = (), public: bool = False) -> None:
         """One operation. ``errors`` lists what its service can answer beyond what the
         pipeline adds on its own (see the module docstring)."""
-        statuses = set(errors)
-        if not public:
-            statuses.add(401)
+        statuses = set(errors) | {401}  # even public routes refuse an invalid Bearer token
         if method in UNSAFE_METHODS:
             statuses.add(403)
         if body is not None:

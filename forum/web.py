@@ -72,9 +72,10 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise web.HTTPUnsupportedMediaType(text="expected application/json")
     try:
         body = await request.json()
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, LookupError):
         # ValueError covers JSONDecodeError, UnicodeDecodeError and integers beyond
-        # sys.get_int_max_str_digits(); RecursionError is nesting deeper than the parser allows.
+        # sys.get_int_max_str_digits(); RecursionError is nesting deeper than the parser allows;
+        # LookupError is an unknown charset in the Content-Type.
         raise ValidationError("The body is not valid JSON", code="invalid_json") from None
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object", code="invalid_json")
@@ -87,7 +88,7 @@ async def parse_form(request: web.Request) -> MultiDictProxy[Any]:
     """``request.post()`` with undecodable bytes and NUL characters answered as a 422."""
     try:
         form = await request.post()
-    except ValueError:  # UnicodeDecodeError and malformed multipart bodies
+    except (ValueError, LookupError):  # undecodable, malformed multipart, unknown charset
         raise ValidationError("The form could not be read", code="invalid_form") from None
     if not all(_storable(value) for value in form.values() if isinstance(value, str)):
         raise ValidationError(_UNSTORABLE, code="invalid_text")

@@ -446,7 +446,7 @@ async def _accept_second_factor(conn: asyncpg.Connection, keyring: KeyRing,
     secret = await _totp_secret(conn, keyring, row)
     if secret is None:
         return False
-    if cleaned.replace(" ", "").isdigit():
+    if cleaned.replace(" ", "").isascii() and cleaned.replace(" ", "").isdigit():
         counter = totp.verify(secret, cleaned, time.time())
         return counter is not None and await queries.update_totp_counter(conn, row["id"],
                                                                            counter)
@@ -619,8 +619,10 @@ async def enrol_totp_directly(conn: asyncpg.Connection, keyring: KeyRing,
 
 # --- sessions --------------------------------------------------------------------------------
 
-async def load_session(conn: asyncpg.Connection, settings: Settings,
-                       token: str) -> Actor | None:
+async def load_session(conn: asyncpg.Connection, settings: Settings, token: str, *,
+                       touch: bool = True) -> Actor | None:
+    """The session's actor. ``touch=False`` leaves ``last_seen_at`` alone: anonymous case
+    submissions and follow-ups must not leave a per-user trace of when they happened."""
     # Our tokens are URL-safe base64; anything else (e.g. undecodable cookie bytes, which
     # arrive as lone surrogates) is simply not a session.
     if not token or len(token) > 100 or not token.isascii():
@@ -630,20 +632,21 @@ async def load_session(conn: asyncpg.Connection, settings: Settings,
     row = await queries.get_session_actor(conn, token_hash, idle_cutoff)
     if row is None:
         return None
-    if _now() - row["last_seen_at"] > TOUCH_INTERVAL:
+    if touch and _now() - row["last_seen_at"] > TOUCH_INTERVAL:
         await queries.touch_session(conn, row["session_id"])
     return _actor(row, mfa_passed=row["mfa_passed"], session_id=row["session_id"],
                   session_created_at=row["session_created_at"], session_token_hash=token_hash)
 
 
-async def load_token(conn: asyncpg.Connection, token: str) -> Actor | None:
+async def load_token(conn: asyncpg.Connection, token: str, *,
+                     touch: bool = True) -> Actor | None:
     if not token or len(token) > 100 or not token.isascii():
         return None
     row = await queries.get_token_actor(conn, tokens.token_digest(token))
     if row is None:
         return None
     last_used = row["token_last_used_at"]
-    if last_used is None or _now() - last_used > TOUCH_INTERVAL:
+    if touch and (last_used is None or _now() - last_used > TOUCH_INTERVAL):
         await queries.touch_api_token(conn, row["token_id"])
     return _actor(row, mfa_passed=True, token_id=row["token_id"])
 

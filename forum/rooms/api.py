@@ -51,10 +51,14 @@ def _int_query(request: web.Request, name: str, default: int, maximum: int) -> i
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not 0 <= int(text) <= maximum:
+    # ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and "٣", and
+    # int() refuses strings of more than sys.get_int_max_str_digits() digits.
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(maximum)) \
+            or int(digits) > maximum:
         raise ValidationError(f"'{name}' must be an integer between 0 and {maximum}",
                               field=name, code="query_invalid")
-    return int(text)
+    return int(digits)
 
 
 async def rooms_list(request: web.Request) -> web.Response:

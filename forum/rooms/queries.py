@@ -126,7 +126,7 @@ _THREAD = ("t.id, t.room_id, t.author_id, t.title, t.pinned, t.locked, t.post_co
 
 
 async def insert_thread(conn: asyncpg.Connection, thread_id: uuid.UUID, room_id: uuid.UUID,
-                        author_id: uuid.UUID, title: bytes, now: dt.datetime) -> None:
+                        author_id: uuid.UUID | None, title: bytes, now: dt.datetime) -> None:
     await conn.execute(
         "INSERT INTO threads (id, room_id, author_id, title, created_at, last_post_at) "
         "VALUES ($1, $2, $3, $4, $5, $5)", thread_id, room_id, author_id, title, now)
@@ -195,7 +195,7 @@ _POST = ("p.id, p.thread_id, p.room_id, p.author_id, p.seq, p.body, p.html, p.qu
 
 
 async def insert_post(conn: asyncpg.Connection, post_id: uuid.UUID, thread_id: uuid.UUID,
-                      room_id: uuid.UUID, author_id: uuid.UUID, seq: int, body: bytes,
+                      room_id: uuid.UUID, author_id: uuid.UUID | None, seq: int, body: bytes,
                       html: bytes, quote_of: uuid.UUID | None, now: dt.datetime) -> None:
     await conn.execute(
         "INSERT INTO posts (id, thread_id, room_id, author_id, seq, body, html, quote_of, "

@@ -31,7 +31,7 @@ def _thread_url(thread_id: uuid.UUID, seq: int | None = None,
 
 def _after(request: web.Request) -> int:
     text = request.query.get("after", "0")
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:  # isdigit() alone takes "²"
         raise ValidationError("Invalid page", field="after", code="query_invalid")
     return int(text)
 
