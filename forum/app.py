@@ -14,6 +14,7 @@ from forum import db, health, keys, middlewares, templating
 from forum.auth import api as auth_api
 from forum.auth import views as auth_views
 from forum.auth.passwords import PasswordService
+from forum.cases import api as cases_api
 from forum.errors import ERROR_PAGE_RENDERER, error_middleware
 from forum.i18n import Catalogs
 from forum.keyring import load_keyring
@@ -21,6 +22,8 @@ from forum.keystore.listener import listen_for_destroyed_keys
 from forum.rooms import api as rooms_api
 from forum.rooms import views as rooms_views
 from forum.settings import Settings
+from moderation.queue import api as moderation_api
+from moderation.queue.batches import batch_releases
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -53,6 +56,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> web.Ap
     auth_api.setup_routes(app)
     rooms_views.setup_routes(app)
     rooms_api.setup_routes(app)
+    cases_api.setup_routes(app)
+    moderation_api.setup_routes(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     return app
 
@@ -63,7 +68,8 @@ def _database_ctx(settings: Settings, database_url: str | None):  # type: ignore
         pool: asyncpg.Pool = await db.create_pool(url, settings)
         app[keys.POOL] = pool
         try:
-            async with listen_for_destroyed_keys(url, app[keys.KEYSTORE]):
+            async with listen_for_destroyed_keys(url, app[keys.KEYSTORE]), batch_releases(
+                    pool, app[keys.KEYRING], settings.case_batch_hours):
                 yield
         finally:
             await pool.close()

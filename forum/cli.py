@@ -9,6 +9,7 @@
     dief room list | archive SLUG
     dief room member add SLUG EMAIL [--facilitator] | dief room member remove SLUG EMAIL
     dief demo
+    dief cases release
     dief keys status | rotate (--scope S | --all) [--resume] | rewrap | destroy --scope S [--yes]
     dief audit verify [--head SEQ:MAC]
     dief audit head
@@ -235,6 +236,16 @@ async def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
 
+async def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
+    from moderation.queue import service as queue
+
+    async with operator_context(settings) as op, db.transaction(op.pool) as conn:
+        result = await queue.release_batch(conn, op.keyring)
+    print(f"released {result.cases} new case(s) and {result.answers} answer(s) to the "
+          "moderators' queue")
+    return 0
+
+
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from forum import server
 
@@ -315,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
         member_cmd.set_defaults(func=cmd_room)
 
     sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
+
+    cases_cmd = sub.add_parser("cases", help="anonymous cases")
+    cases_sub = cases_cmd.add_subparsers(dest="action", required=True)
+    cases_sub.add_parser("release", help="release the pending batch to the moderators now"
+                         ).set_defaults(func=cmd_cases)
 
     keys_cmd = sub.add_parser("keys", help="data keys: status, rotation, re-wrap, destruction")
     keys_sub = keys_cmd.add_subparsers(dest="action", required=True)

@@ -145,6 +145,14 @@ FIELDS: tuple[Field, ...] = (
           str(1024 * 1024), "Largest request body accepted, in bytes."),
     Field("posts_per_minute", "DIEF_POSTS_PER_MINUTE", _parse_int(1, 1000), "10",
           "Posts (and new threads) one account may write per minute."),
+    Field("region_k", "DIEF_REGION_K", _parse_int(1, 50), "3",
+          "A case's region is shown only when at least this many States of the region have "
+          "an enabled delegate account; otherwise it reads 'undisclosed'."),
+    Field("case_batch_hours", "DIEF_CASE_BATCH_HOURS", _parse_int(1, 168), "6",
+          "New cases and sources' answers reach the moderators' queue in batches, this many "
+          "hours apart, in random order (`dief cases release` releases one now)."),
+    Field("four_eyes", "DIEF_FOUR_EYES", _parse_bool, "true",
+          "Publishing a case needs a second moderator, other than the one who approved it."),
     Field("trust_proxy", "DIEF_TRUST_PROXY", _parse_bool, "false",
           "Take the client address from X-Forwarded-For (only behind your own reverse proxy)."),
     Field("languages", "DIEF_LANGUAGES", _parse_languages, "en,fr,es",
@@ -180,6 +188,9 @@ class Settings:
     login_window_minutes: int
     max_body_bytes: int
     posts_per_minute: int
+    region_k: int
+    case_batch_hours: int
+    four_eyes: bool
     trust_proxy: bool
     languages: tuple[str, ...]
     log_format: str

@@ -25,6 +25,82 @@ CREATE TABLE public.audit_log (
     mac bytea NOT NULL
 );
 
+CREATE TABLE public.case_index (
+    case_id uuid NOT NULL,
+    field text NOT NULL,
+    digest bytea NOT NULL,
+    CONSTRAINT case_index_field_check CHECK ((field = ANY (ARRAY['named_entities'::text, 'document_refs'::text])))
+);
+
+CREATE TABLE public.case_messages (
+    id uuid NOT NULL,
+    case_id uuid NOT NULL,
+    seq integer NOT NULL,
+    sender text NOT NULL,
+    moderator_id uuid,
+    body bytea,
+    sent_on date NOT NULL,
+    released_at timestamp with time zone,
+    CONSTRAINT case_messages_check CHECK (((sender = 'moderator'::text) = (moderator_id IS NOT NULL))),
+    CONSTRAINT case_messages_sender_check CHECK ((sender = ANY (ARRAY['source'::text, 'moderator'::text])))
+);
+
+CREATE TABLE public.case_publications (
+    id uuid NOT NULL,
+    room_id uuid NOT NULL,
+    thread_id uuid NOT NULL,
+    content bytea NOT NULL,
+    published_by uuid,
+    published_on date NOT NULL
+);
+
+CREATE TABLE public.case_redactions (
+    id uuid NOT NULL,
+    content bytea NOT NULL,
+    diff bytea,
+    editor_id uuid,
+    approved_by uuid,
+    updated_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.cases (
+    id uuid NOT NULL,
+    submitted_on date NOT NULL,
+    receipt_hash bytea NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    released_at timestamp with time zone,
+    detection_status text,
+    item_categories text[] DEFAULT '{}'::text[] NOT NULL,
+    transfer_stage text NOT NULL,
+    diversion_methods text[] DEFAULT '{}'::text[] NOT NULL,
+    actor_types text[] DEFAULT '{}'::text[] NOT NULL,
+    red_flags text[] DEFAULT '{}'::text[] NOT NULL,
+    detection_channel text,
+    response_measures text[] DEFAULT '{}'::text[] NOT NULL,
+    sharing_scope text NOT NULL,
+    attribution text DEFAULT 'anonymous'::text NOT NULL,
+    attributed_state character(3),
+    language text,
+    region_code text,
+    period text,
+    quantity_band text,
+    transport_mode text,
+    narrative bytea,
+    states_involved bytea,
+    named_entities bytea,
+    document_refs bytea,
+    dates_places bytea,
+    investigation_status bytea,
+    item_model bytea,
+    submitter_lessons bytea,
+    original_destroyed_on date,
+    reject_reason text,
+    CONSTRAINT cases_check CHECK (((attribution = 'attributed'::text) = (attributed_state IS NOT NULL))),
+    CONSTRAINT cases_period_check CHECK ((period ~ '^[0-9]{4}(-Q[1-4])?$'::text)),
+    CONSTRAINT cases_reject_reason_check CHECK ((length(reject_reason) <= 2000)),
+    CONSTRAINT cases_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'in_review'::text, 'needs_information'::text, 'approved'::text, 'published'::text, 'rejected'::text, 'withdrawn'::text])))
+);
+
 CREATE TABLE public.data_keys (
     id uuid NOT NULL,
     scope text NOT NULL,
@@ -116,6 +192,21 @@ CREATE TABLE public.posts (
     CONSTRAINT posts_seq_check CHECK ((seq >= 1))
 );
 
+CREATE TABLE public.receipt_failures (
+    id bigint NOT NULL,
+    key_hash bytea NOT NULL,
+    failed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE public.receipt_failures ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.receipt_failures_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.recovery_codes (
     user_id uuid NOT NULL,
     code_hash bytea NOT NULL,
@@ -129,6 +220,29 @@ CREATE TABLE public.regions (
     name_es text NOT NULL,
     "position" integer DEFAULT 0 NOT NULL,
     CONSTRAINT regions_code_check CHECK ((code ~ '^[a-z][a-z0-9_]{1,31}$'::text))
+);
+
+CREATE TABLE public.review_history (
+    id uuid NOT NULL,
+    item_id uuid NOT NULL,
+    actor_id uuid,
+    action text NOT NULL,
+    note text,
+    occurred_at timestamp with time zone NOT NULL,
+    CONSTRAINT review_history_note_check CHECK ((length(note) <= 2000))
+);
+
+CREATE TABLE public.review_items (
+    id uuid NOT NULL,
+    kind text NOT NULL,
+    case_id uuid,
+    state text DEFAULT 'open'::text NOT NULL,
+    assignee_id uuid,
+    sort_key double precision NOT NULL,
+    released_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT review_items_kind_check CHECK ((kind = 'case'::text)),
+    CONSTRAINT review_items_state_check CHECK ((state = ANY (ARRAY['open'::text, 'claimed'::text, 'waiting'::text, 'done'::text])))
 );
 
 CREATE TABLE public.room_members (
@@ -240,6 +354,27 @@ ALTER TABLE ONLY public.api_tokens
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (seq);
 
+ALTER TABLE ONLY public.case_index
+    ADD CONSTRAINT case_index_pkey PRIMARY KEY (case_id, field, digest);
+
+ALTER TABLE ONLY public.case_messages
+    ADD CONSTRAINT case_messages_case_id_seq_key UNIQUE (case_id, seq);
+
+ALTER TABLE ONLY public.case_messages
+    ADD CONSTRAINT case_messages_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.case_publications
+    ADD CONSTRAINT case_publications_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.case_redactions
+    ADD CONSTRAINT case_redactions_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.cases
+    ADD CONSTRAINT cases_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.cases
+    ADD CONSTRAINT cases_receipt_hash_key UNIQUE (receipt_hash);
+
 ALTER TABLE ONLY public.data_keys
     ADD CONSTRAINT data_keys_pkey PRIMARY KEY (id);
 
@@ -273,11 +408,23 @@ ALTER TABLE ONLY public.posts
 ALTER TABLE ONLY public.posts
     ADD CONSTRAINT posts_thread_id_seq_key UNIQUE (thread_id, seq);
 
+ALTER TABLE ONLY public.receipt_failures
+    ADD CONSTRAINT receipt_failures_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.recovery_codes
     ADD CONSTRAINT recovery_codes_pkey PRIMARY KEY (user_id, code_hash);
 
 ALTER TABLE ONLY public.regions
     ADD CONSTRAINT regions_pkey PRIMARY KEY (code);
+
+ALTER TABLE ONLY public.review_history
+    ADD CONSTRAINT review_history_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.review_items
+    ADD CONSTRAINT review_items_kind_case_id_key UNIQUE (kind, case_id);
+
+ALTER TABLE ONLY public.review_items
+    ADD CONSTRAINT review_items_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.room_members
     ADD CONSTRAINT room_members_pkey PRIMARY KEY (room_id, user_id);
@@ -319,6 +466,12 @@ CREATE INDEX api_tokens_user_idx ON public.api_tokens USING btree (user_id);
 
 CREATE INDEX audit_log_actor_idx ON public.audit_log USING btree (actor_id, seq);
 
+CREATE INDEX case_index_digest_idx ON public.case_index USING btree (field, digest);
+
+CREATE INDEX case_publications_room_idx ON public.case_publications USING btree (room_id);
+
+CREATE INDEX cases_status_idx ON public.cases USING btree (status);
+
 CREATE UNIQUE INDEX data_keys_current_idx ON public.data_keys USING btree (scope) WHERE ((retired_at IS NULL) AND (destroyed_at IS NULL));
 
 CREATE INDEX data_keys_scope_idx ON public.data_keys USING btree (scope);
@@ -333,6 +486,12 @@ CREATE INDEX post_mentions_user_idx ON public.post_mentions USING btree (user_id
 
 CREATE INDEX posts_author_time_idx ON public.posts USING btree (author_id, created_at);
 
+CREATE INDEX receipt_failures_key_idx ON public.receipt_failures USING btree (key_hash, failed_at);
+
+CREATE INDEX review_history_item_idx ON public.review_history USING btree (item_id, occurred_at);
+
+CREATE INDEX review_items_open_idx ON public.review_items USING btree (state, sort_key);
+
 CREATE INDEX room_members_user_idx ON public.room_members USING btree (user_id, room_id);
 
 CREATE INDEX sessions_user_idx ON public.sessions USING btree (user_id);
@@ -341,6 +500,42 @@ CREATE INDEX threads_room_activity_idx ON public.threads USING btree (room_id, p
 
 ALTER TABLE ONLY public.api_tokens
     ADD CONSTRAINT api_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.case_index
+    ADD CONSTRAINT case_index_case_id_fkey FOREIGN KEY (case_id) REFERENCES public.cases(id);
+
+ALTER TABLE ONLY public.case_messages
+    ADD CONSTRAINT case_messages_case_id_fkey FOREIGN KEY (case_id) REFERENCES public.cases(id);
+
+ALTER TABLE ONLY public.case_messages
+    ADD CONSTRAINT case_messages_moderator_id_fkey FOREIGN KEY (moderator_id) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.case_publications
+    ADD CONSTRAINT case_publications_id_fkey FOREIGN KEY (id) REFERENCES public.cases(id);
+
+ALTER TABLE ONLY public.case_publications
+    ADD CONSTRAINT case_publications_published_by_fkey FOREIGN KEY (published_by) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.case_publications
+    ADD CONSTRAINT case_publications_room_id_fkey FOREIGN KEY (room_id) REFERENCES public.rooms(id);
+
+ALTER TABLE ONLY public.case_publications
+    ADD CONSTRAINT case_publications_thread_id_fkey FOREIGN KEY (thread_id) REFERENCES public.threads(id);
+
+ALTER TABLE ONLY public.case_redactions
+    ADD CONSTRAINT case_redactions_approved_by_fkey FOREIGN KEY (approved_by) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.case_redactions
+    ADD CONSTRAINT case_redactions_editor_id_fkey FOREIGN KEY (editor_id) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.case_redactions
+    ADD CONSTRAINT case_redactions_id_fkey FOREIGN KEY (id) REFERENCES public.cases(id);
+
+ALTER TABLE ONLY public.cases
+    ADD CONSTRAINT cases_attributed_state_fkey FOREIGN KEY (attributed_state) REFERENCES public.states(iso3);
+
+ALTER TABLE ONLY public.cases
+    ADD CONSTRAINT cases_region_code_fkey FOREIGN KEY (region_code) REFERENCES public.regions(code);
 
 ALTER TABLE ONLY public.invitations
     ADD CONSTRAINT invitations_accepted_user_id_fkey FOREIGN KEY (accepted_user_id) REFERENCES public.users(id);
@@ -386,6 +581,18 @@ ALTER TABLE ONLY public.posts
 
 ALTER TABLE ONLY public.recovery_codes
     ADD CONSTRAINT recovery_codes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.review_history
+    ADD CONSTRAINT review_history_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.review_history
+    ADD CONSTRAINT review_history_item_id_fkey FOREIGN KEY (item_id) REFERENCES public.review_items(id);
+
+ALTER TABLE ONLY public.review_items
+    ADD CONSTRAINT review_items_assignee_id_fkey FOREIGN KEY (assignee_id) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.review_items
+    ADD CONSTRAINT review_items_case_id_fkey FOREIGN KEY (case_id) REFERENCES public.cases(id);
 
 ALTER TABLE ONLY public.room_members
     ADD CONSTRAINT room_members_added_by_fkey FOREIGN KEY (added_by) REFERENCES public.users(id);

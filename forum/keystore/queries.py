@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
@@ -15,12 +16,13 @@ async def get_current_key(conn: asyncpg.Connection, scope: str) -> asyncpg.Recor
 
 
 async def insert_key(conn: asyncpg.Connection, key_id: uuid.UUID, scope: str, wrapped: bytes,
-                     kek_id: str) -> bool:
+                     kek_id: str, created_at: dt.datetime | None = None) -> bool:
     """Insert a current key; False if another transaction made one for the scope first."""
     result = await conn.execute(
-        "INSERT INTO data_keys (id, scope, wrapped, kek_id) VALUES ($1, $2, $3, $4) "
+        "INSERT INTO data_keys (id, scope, wrapped, kek_id, created_at) "
+        "VALUES ($1, $2, $3, $4, coalesce($5, now())) "
         "ON CONFLICT (scope) WHERE retired_at IS NULL AND destroyed_at IS NULL DO NOTHING",
-        key_id, scope, wrapped, kek_id)
+        key_id, scope, wrapped, kek_id, created_at)
     return bool(result == "INSERT 0 1")
 
 
@@ -42,6 +44,18 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("post_flags", "note"),
     ("users", "totp_secret"),
     ("users", "totp_pending"),
+    ("cases", "narrative"),
+    ("cases", "states_involved"),
+    ("cases", "named_entities"),
+    ("cases", "document_refs"),
+    ("cases", "dates_places"),
+    ("cases", "investigation_status"),
+    ("cases", "item_model"),
+    ("cases", "submitter_lessons"),
+    ("case_messages", "body"),
+    ("case_redactions", "content"),
+    ("case_redactions", "diff"),
+    ("case_publications", "content"),
 )
 # Bytes 2..17 of a sealed value (1-based in SQL) are the id of the data key that sealed it.
 _KEY_ID_SQL = "substring({column} from 2 for 16)"
@@ -103,20 +117,25 @@ async def list_retired_live_keys(conn: asyncpg.Connection,
 
 
 async def claim_rows_under_key(conn: asyncpg.Connection, table: str, column: str,
-                               key_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
-    """A batch of rows still sealed under ``key_id``, locked; rows busy elsewhere are skipped
-    and picked up by the next batch."""
+                               key_id: uuid.UUID, limit: int, *,
+                               wait: bool = False) -> list[asyncpg.Record]:
+    """A batch of rows still sealed under ``key_id``, locked. Rows busy elsewhere (a writer
+    holding a thread or post row) are skipped, unless ``wait``: then we queue for them, in id
+    order, and a row the writer moved to another key meanwhile drops out of the result."""
     table, column = _checked(table, column)
     key_expr = _KEY_ID_SQL.format(column=column)
+    lock = "ORDER BY id LIMIT $2 FOR NO KEY UPDATE" if wait else \
+        "LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
     return await conn.fetch(
         f"SELECT id, {column} AS value FROM {table} WHERE {column} IS NOT NULL "
-        f"AND {key_expr} = $1 LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED", key_id.bytes, limit)
+        f"AND {key_expr} = $1 {lock}", key_id.bytes, limit)
 
 
-async def update_value(conn: asyncpg.Connection, table: str, column: str, row_id: uuid.UUID,
-                       value: bytes | None) -> None:
+async def update_values(conn: asyncpg.Connection, table: str, column: str,
+                        values: Sequence[tuple[uuid.UUID, bytes | None]]) -> None:
+    """Set ``column`` of many rows, ``(row id, value)`` pairs, in one pipelined round trip."""
     table, column = _checked(table, column)
-    await conn.execute(f"UPDATE {table} SET {column} = $2 WHERE id = $1", row_id, value)
+    await conn.executemany(f"UPDATE {table} SET {column} = $2 WHERE id = $1", values)
 
 
 async def list_keys_to_rewrap(conn: asyncpg.Connection, kek_id: str,
@@ -144,3 +163,13 @@ async def notify_destroyed(conn: asyncpg.Connection, key_ids: list[uuid.UUID]) -
     """Tell every instance (LISTEN dief_keys) to drop these keys from its cache at commit."""
     for key_id in key_ids:
         await conn.execute("SELECT pg_notify('dief_keys', $1)", str(key_id))
+
+
+async def update_destroy_scope_at(conn: asyncpg.Connection, scope: str,
+                                  at: dt.datetime) -> list[uuid.UUID]:
+    """Destroy a scope's keys recording ``at`` (a date's midnight, for anonymous scopes)."""
+    rows = await conn.fetch(
+        "UPDATE data_keys SET wrapped = NULL, destroyed_at = $2, "
+        "retired_at = coalesce(retired_at, $2) "
+        "WHERE scope = $1 AND destroyed_at IS NULL RETURNING id", scope, at)
+    return [row["id"] for row in rows]

@@ -90,6 +90,9 @@ async def rotate(pool: asyncpg.Pool, keyring: KeyRing, scope: str | None, *,
                 async with transaction(pool) as conn:
                     rows = await queries.claim_rows_under_key(conn, table, column,
                                                               key_row["id"], BATCH)
+                    if not rows:  # none free; wait for rows locked by in-flight writers
+                        rows = await queries.claim_rows_under_key(
+                            conn, table, column, key_row["id"], BATCH, wait=True)
                     if not rows:
                         break
                     await _reseal(conn, keyring, key_row["scope"], table, column, rows)
@@ -112,11 +115,12 @@ async def _reseal(conn: asyncpg.Connection, keyring: KeyRing, scope: str, table:
             raise envelope.KeyDestroyedError("data key destroyed")
         return dek
 
+    resealed = []
     for row in rows:
         aad = envelope.aad_for(table, column, row["id"])
         plaintext = envelope.open_(lookup, bytes(row["value"]), aad=aad)
-        await queries.update_value(conn, table, column, row["id"],
-                                   envelope.seal(new_key, plaintext, aad=aad))
+        resealed.append((row["id"], envelope.seal(new_key, plaintext, aad=aad)))
+    await queries.update_values(conn, table, column, resealed)
 
 
 async def rewrap(pool: asyncpg.Pool, keyring: KeyRing, *,

@@ -12,6 +12,7 @@ never an error.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,8 +57,10 @@ def room_scope(room_id: uuid.UUID) -> str:
     return f"room:{room_id}"
 
 
-async def current_key(conn: asyncpg.Connection, store: KeyStore, scope: str) -> DataKey:
-    """The scope's current data key, created on first use.
+async def current_key(conn: asyncpg.Connection, store: KeyStore, scope: str, *,
+                      created_at: dt.datetime | None = None) -> DataKey:
+    """The scope's current data key, created on first use (``created_at``: the timestamp to
+    record for a new key — anonymous cases pass a date's midnight, never the time of day).
 
     Takes the scope's shared advisory lock for the rest of the transaction: see rotation.py.
     """
@@ -66,7 +69,7 @@ async def current_key(conn: asyncpg.Connection, store: KeyStore, scope: str) -> 
     if row is None:
         dek = generate_data_key()
         kek_id, wrapped = wrap_data_key(store.provider, dek)
-        if await queries.insert_key(conn, dek.id, scope, wrapped, kek_id):
+        if await queries.insert_key(conn, dek.id, scope, wrapped, kek_id, created_at):
             store.cache.put(dek)
             return dek
         row = await queries.get_current_key(conn, scope)
@@ -165,3 +168,17 @@ async def open_bytes(conn: asyncpg.Connection, store: KeyStore, blob: bytes | No
         return envelope.open_(lookup, blob, aad=envelope.aad_for(table, column, row_id))
     except envelope.KeyDestroyedError:
         return None
+
+
+async def destroy_scope_quietly(conn: asyncpg.Connection, store: KeyStore, scope: str,
+                                at: dt.datetime) -> list[uuid.UUID]:
+    """Crypto-shred ``scope`` inside the caller's transaction, with no audit entry and the
+    given timestamp: for an anonymous source destroying their own case's original wording
+    (their actions never enter the identified audit chain, and carry no time of day). Running
+    instances evict the keys on the ``dief_keys`` notification at commit."""
+    await queries.lock_scope(conn, scope)
+    destroyed = await queries.update_destroy_scope_at(conn, scope, at)
+    await queries.notify_destroyed(conn, destroyed)
+    for key_id in destroyed:
+        store.cache.evict(key_id)
+    return destroyed

@@ -121,8 +121,9 @@ class PostView:
 
     @property
     def destroyed(self) -> bool:
-        """Text unreadable because the room's data key was destroyed."""
-        return not self.deleted and self.html is None
+        """Text unreadable because the room's data key was destroyed (a hidden post's text is
+        not opened at all: it is hidden, not destroyed)."""
+        return not self.deleted and not self.hidden and self.html is None
 
 
 @dataclass(frozen=True)
@@ -450,6 +451,32 @@ async def create_thread(conn: asyncpg.Connection, store: KeyStore, settings: Set
                                 now)
     post_id = await _write_post(conn, store, room, thread_id, actor, body_ok, None, now)
     return thread_id, post_id
+
+
+async def unsafe_create_secretariat_thread(conn: asyncpg.Connection, store: KeyStore,
+                                          room_id: uuid.UUID, title: str,
+                                          body: str) -> uuid.UUID:
+    """A thread whose first post has no author ("the Secretariat"), written without the
+    membership check: only for publishing an approved case (moderation/queue ``publish``),
+    which checks the moderator's rights and the room itself. Returns the thread id."""
+    row = await queries.get_room(conn, room_id)
+    if row is None:
+        raise NotFoundError()
+    room = _room(row, None)
+    dek = await keystore.current_key(conn, store, keystore.room_scope(room.id))
+    thread_id = uuid.uuid4()
+    now = _now()
+    await queries.insert_thread(conn, thread_id, room.id, None,
+                                keystore.seal_text(dek, check_title(title), "threads", "title",
+                                                   thread_id), now)
+    post_id = uuid.uuid4()
+    seq = await queries.update_thread_activity(conn, thread_id, now)
+    html = markup.render_markdown(body)
+    await queries.insert_post(conn, post_id, thread_id, room.id, None, seq,
+                              keystore.seal_text(dek, body, "posts", "body", post_id),
+                              keystore.seal_text(dek, html, "posts", "html", post_id), None,
+                              now)
+    return thread_id
 
 
 def _summary(row: asyncpg.Record, title: str | None, last_read: int) -> ThreadSummary:

@@ -1,0 +1,130 @@
+"""SQL of the review queue, its history, case redactions and publications."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import asyncpg
+
+_ITEM = ("i.id, i.kind, i.case_id, i.state, i.assignee_id, i.sort_key, i.released_at, "
+         "i.updated_at")
+
+
+async def insert_item(conn: asyncpg.Connection, item_id: uuid.UUID, kind: str,
+                      case_id: uuid.UUID, sort_key: float, released_at: dt.datetime) -> None:
+    await conn.execute(
+        "INSERT INTO review_items (id, kind, case_id, sort_key, released_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (kind, case_id) DO NOTHING",
+        item_id, kind, case_id, sort_key, released_at)
+
+
+async def get_item_for_case(conn: asyncpg.Connection,
+                            case_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_ITEM} FROM review_items i WHERE i.kind = 'case' AND i.case_id = $1", case_id)
+
+
+async def lock_item_for_case(conn: asyncpg.Connection,
+                             case_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_ITEM} FROM review_items i WHERE i.kind = 'case' AND i.case_id = $1 "
+        "FOR NO KEY UPDATE", case_id)
+
+
+async def claim_next_open(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    """The next open item in queue order, locked; items another moderator is claiming right
+    now are skipped (race-free claiming)."""
+    return await conn.fetchrow(
+        f"SELECT {_ITEM} FROM review_items i WHERE i.state = 'open' ORDER BY i.sort_key "
+        "LIMIT 1 FOR UPDATE SKIP LOCKED")
+
+
+async def claim_item(conn: asyncpg.Connection, item_id: uuid.UUID) -> asyncpg.Record | None:
+    """This item, locked, if it is open and nobody else is claiming it right now."""
+    return await conn.fetchrow(
+        f"SELECT {_ITEM} FROM review_items i WHERE i.id = $1 AND i.state = 'open' "
+        "FOR UPDATE SKIP LOCKED", item_id)
+
+
+async def update_item(conn: asyncpg.Connection, item_id: uuid.UUID, state: str,
+                      assignee_id: uuid.UUID | None, at: dt.datetime) -> None:
+    await conn.execute(
+        "UPDATE review_items SET state = $2, assignee_id = $3, updated_at = $4 WHERE id = $1",
+        item_id, state, assignee_id, at)
+
+
+async def list_items(conn: asyncpg.Connection, state: str | None, kind: str | None,
+                     limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_ITEM}, u.display_name AS assignee_name, c.status AS case_status, "
+        "c.transfer_stage, c.region_code, c.submitted_on FROM review_items i "
+        "LEFT JOIN users u ON u.id = i.assignee_id LEFT JOIN cases c ON c.id = i.case_id "
+        "WHERE ($1::text IS NULL OR i.state = $1) AND ($2::text IS NULL OR i.kind = $2) "
+        "ORDER BY i.state = 'done', i.sort_key LIMIT $3", state, kind, limit)
+
+
+async def count_by_state(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch("SELECT state, count(*) AS n FROM review_items GROUP BY state")
+    return {row["state"]: int(row["n"]) for row in rows}
+
+
+async def insert_history(conn: asyncpg.Connection, item_id: uuid.UUID,
+                         actor_id: uuid.UUID | None, action: str, note: str | None,
+                         at: dt.datetime) -> None:
+    await conn.execute(
+        "INSERT INTO review_history (id, item_id, actor_id, action, note, occurred_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6)", uuid.uuid4(), item_id, actor_id, action, note, at)
+
+
+async def list_history(conn: asyncpg.Connection, item_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT h.action, h.note, h.occurred_at, u.display_name AS actor_name "
+        "FROM review_history h LEFT JOIN users u ON u.id = h.actor_id "
+        "WHERE h.item_id = $1 ORDER BY h.occurred_at, h.id", item_id)
+
+
+# --- redactions and publications -------------------------------------------------------------
+
+async def upsert_redaction(conn: asyncpg.Connection, case_id: uuid.UUID, content: bytes,
+                           diff: bytes, editor_id: uuid.UUID, at: dt.datetime) -> None:
+    await conn.execute(
+        "INSERT INTO case_redactions (id, content, diff, editor_id, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, "
+        "diff = EXCLUDED.diff, editor_id = EXCLUDED.editor_id, approved_by = NULL, "
+        "updated_at = EXCLUDED.updated_at", case_id, content, diff, editor_id, at)
+
+
+async def get_redaction(conn: asyncpg.Connection, case_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT r.id, r.content, r.diff, r.editor_id, r.approved_by, r.updated_at, "
+        "e.display_name AS editor_name, a.display_name AS approver_name "
+        "FROM case_redactions r LEFT JOIN users e ON e.id = r.editor_id "
+        "LEFT JOIN users a ON a.id = r.approved_by WHERE r.id = $1", case_id)
+
+
+async def update_redaction_approved(conn: asyncpg.Connection, case_id: uuid.UUID,
+                                    approver_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE case_redactions SET approved_by = $2 WHERE id = $1",
+                       case_id, approver_id)
+
+
+async def insert_publication(conn: asyncpg.Connection, case_id: uuid.UUID, room_id: uuid.UUID,
+                             thread_id: uuid.UUID, content: bytes, published_by: uuid.UUID,
+                             published_on: dt.date) -> None:
+    await conn.execute(
+        "INSERT INTO case_publications (id, room_id, thread_id, content, published_by, "
+        "published_on) VALUES ($1, $2, $3, $4, $5, $6)",
+        case_id, room_id, thread_id, content, published_by, published_on)
+
+
+async def get_publication(conn: asyncpg.Connection,
+                          case_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, room_id, thread_id, content, published_on FROM case_publications "
+        "WHERE id = $1", case_id)
+
+
+async def try_lock_release(conn: asyncpg.Connection) -> bool:
+    """Only one instance releases a batch: a transaction-level advisory lock, not waited for."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", 0x0D1EF_BA7C))
