@@ -25,6 +25,7 @@ DEMO_PASSWORD = "lantern orchard velvet compass"  # noqa: S105
 DEMO_USERS = (
     ("admin@dief.example", "Ada Admin", "admin", None),
     ("moderator@dief.example", "Mona Moderator (Secretariat)", "moderator", None),
+    ("moderator2@dief.example", "Marco Moderator (Secretariat)", "moderator", None),
     ("facilitator@dief.example", "Felix Facilitator", "facilitator", None),
     ("delegate@dief.example", "Kwame Mensah", "delegate", "GHA"),
     ("delegate.fr@dief.example", "Claire Dubois", "delegate", "FRA"),
@@ -59,6 +60,7 @@ DEMO_ROOMS = (
 # email → rooms (slug, room role)
 DEMO_MEMBERS = {
     "moderator@dief.example": [(slug, "member") for slug, *_ in DEMO_ROOMS],
+    "moderator2@dief.example": [("dief-plenary", "member")],
     "delegate@dief.example": [("african", "member"), ("dief-plenary", "member"),
                               ("wgeti", "member"), ("workshop-west-africa", "member")],
     "delegate.fr@dief.example": [("weog", "member"), ("dief-plenary", "member"),
@@ -137,6 +139,62 @@ async def _load_threads(conn: asyncpg.Connection, op: Operator, settings: Settin
                                     body=reply)
 
 
+# Invented cases: (fields, publish?) — one published in the plenary, one waiting in the queue.
+DEMO_CASES: tuple[tuple[dict[str, object], bool], ...] = (
+    ({"narrative": "Assault rifles exported to a national police force under a valid licence "
+                   "were later seized from a criminal group in a neighbouring country. The "
+                   "serial numbers matched the export; the end user had reported no loss.",
+      "transfer_stage": "post_delivery_storage", "detection_status": "detected",
+      "item_categories": ["small_arms_light_weapons"],
+      "diversion_methods": ["stockpile_theft_loss"], "actor_types": ["criminal_group"],
+      "detection_channel": "tracing", "response_measures": ["alert_states"],
+      "sharing_scope": "dief_plenary", "period": "2025", "quantity_band": "11_100"}, True),
+    ({"narrative": "An end-user certificate for ammunition carried a stamp that did not match "
+                   "the issuing ministry's; the broker insisted on urgent delivery by air.",
+      "transfer_stage": "pre_transfer", "detection_status": "suspected",
+      "item_categories": ["ammunition"], "diversion_methods": ["false_documentation"],
+      "red_flags": ["document_anomalies", "vague_delivery"],
+      "named_entities": "Example Brokerage Ltd", "sharing_scope": "dief_plenary",
+      "period": "2026-Q1"}, False),
+)
+PUBLISHED_REDACTION = {
+    "title": "Police rifles recovered from a criminal group after delivery",
+    "narrative": "Rifles exported under a valid licence to a police force were later seized "
+                 "from a criminal group in another country; the end user had reported no loss.",
+}
+
+
+async def _load_cases(op: Operator) -> str | None:
+    """Submit the demo cases as a delegate, release them, publish the first (four eyes).
+    Returns the receipt of the unpublished one, for trying the follow-up page."""
+    from forum.cases import service as cases
+    from moderation.queue import service as queue
+
+    async with db.transaction(op.pool) as conn:
+        delegate = await auth_queries.get_user_by_email(conn, "delegate@dief.example")
+        mod1 = await auth_queries.get_user_by_email(conn, "moderator@dief.example")
+        mod2 = await auth_queries.get_user_by_email(conn, "moderator2@dief.example")
+        if delegate is None or mod1 is None or mod2 is None:
+            return None
+        source = await auth.unsafe_actor_for(conn, delegate["id"])
+        submitted = [(await cases.submit_case(conn, op.keyring, source, fields), publish)
+                     for fields, publish in DEMO_CASES]
+        await queue.release_batch(conn, op.keyring)
+        first = await auth.unsafe_actor_for(conn, mod1["id"])
+        second = await auth.unsafe_actor_for(conn, mod2["id"])
+        receipt = None
+        for submission, publish in submitted:
+            if not publish:
+                receipt = submission.receipt
+                continue
+            await queue.claim(conn, op.keyring, first, submission.case_id)
+            await queue.redact(conn, op.keyring, first, submission.case_id, PUBLISHED_REDACTION)
+            await queue.approve(conn, op.keyring, first, submission.case_id)
+            await queue.publish(conn, op.keyring, op.settings, second, submission.case_id,
+                                "dief-plenary")
+    return receipt
+
+
 async def load(op: Operator, *, only_if_empty: bool = False) -> bool:
     """Create the demo accounts, rooms and threads; returns False when nothing was created."""
     created = False
@@ -155,6 +213,10 @@ async def load(op: Operator, *, only_if_empty: bool = False) -> bool:
         if created:
             await _load_rooms(conn, op)
             await _load_threads(conn, op, op.settings)
+    if created:
+        receipt = await _load_cases(op)
+        if receipt:
+            (op.settings.data_dir / "demo-receipt.txt").write_text(receipt + "\n")
     return created
 
 
@@ -168,6 +230,8 @@ def instructions(settings: Settings, created: bool) -> str:
         "facilitator@dief.example or observer@dief.example",
         f"  Password for every demo account: {DEMO_PASSWORD}",
         "  Second factor: in demo mode the code page shows the current code of demo accounts.",
+        "  Cases: moderator@ and moderator2@ review the queue; a demo case's receipt for the",
+        f"  follow-up page is in {settings.data_dir / 'demo-receipt.txt'}",
         "=" * 72,
     ]
     return "\n".join(lines)
