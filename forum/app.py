@@ -13,7 +13,7 @@ from crypto.passwords import Argon2Params
 from forum import db, health, keys, middlewares, templating
 from forum.auth import api as auth_api
 from forum.auth import views as auth_views
-from forum.auth.passwords import PasswordService
+from forum.auth.passwords import PasswordService, lower_thread_priority
 from forum.cases import api as cases_api
 from forum.errors import ERROR_PAGE_RENDERER, error_middleware
 from forum.i18n import Catalogs
@@ -82,7 +82,8 @@ def _passwords_ctx(settings: Settings):  # type: ignore[no-untyped-def]
         # A dedicated thread pool sized to the hash bound: argon2 releases the GIL, so hashes
         # run truly in parallel without starving the default executor.
         executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.max_concurrent_hashes, thread_name_prefix="argon2")
+            max_workers=settings.max_concurrent_hashes, thread_name_prefix="argon2",
+            initializer=lower_thread_priority)
         service = PasswordService(
             Argon2Params(settings.argon2_time_cost, settings.argon2_memory_kib,
                          settings.argon2_parallelism),
