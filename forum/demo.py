@@ -216,6 +216,7 @@ async def load(op: Operator, *, only_if_empty: bool = False) -> bool:
     if created:
         receipt = await _load_cases(op)
         if receipt:
+            op.settings.data_dir.mkdir(parents=True, exist_ok=True)
             (op.settings.data_dir / "demo-receipt.txt").write_text(receipt + "\n")
     return created
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from forum import demo
 from tests import conftest
 from tests.factories import PASSWORD
 
@@ -165,7 +166,7 @@ async def test_demo_is_idempotent(tmp_path: Path, database_url: str) -> None:
     assert first.code == 0, first.err
     assert "(demo data loaded)" in first.out
     users = await fetch(database_url, "SELECT email FROM users ORDER BY email")
-    assert len(users) == 7
+    assert len(users) == len(demo.DEMO_USERS)
 
     second = await dief(env, "demo")
     assert second.code == 0, second.err

@@ -31,6 +31,10 @@ from forum.keystore import queries
 from forum.keystore.service import current_key, load_keys
 
 BATCH = 500
+
+
+class UnknownScopeError(Exception):
+    """``rotate --scope`` named a scope that has no live data key (a typo, or destroyed)."""
 Progress = Callable[[int], None]
 
 
@@ -67,15 +71,18 @@ async def rotate(pool: asyncpg.Pool, keyring: KeyRing, scope: str | None, *,
     """
     store = keyring.store
     if retire:
-        scopes = [scope] if scope else None
         async with transaction(pool) as conn:
-            if scopes is None:
-                scopes = await queries.list_scopes_with_current_key(conn)
-            # All scope locks first (sorted), audit lock last: the same order as writers
-            # (scope, then audit), so rotation and writers cannot deadlock.
-            for one in sorted(scopes):
+            scopes = await queries.list_scopes_with_current_key(conn)
+        if scope is not None:
+            if scope not in scopes:
+                raise UnknownScopeError(f"no live data key has scope {scope!r} "
+                                        "(see `dief keys status`)")
+            scopes = [scope]
+        # One short transaction per scope: its lock, then the audit lock — the same order as
+        # writers — and never thousands of locks held at once.
+        for one in scopes:
+            async with transaction(pool) as conn:
                 await queries.lock_scope(conn, one)
-            for one in scopes:
                 old = await queries.update_retire_current(conn, one)
                 await current_key(conn, store, one)  # the new key takes new writes now
                 await audit.record(conn, keyring.audit_key, actor_id=None, action="keys.rotate",

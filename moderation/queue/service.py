@@ -144,7 +144,8 @@ async def _released_case(conn: asyncpg.Connection, case_id: uuid.UUID, *,
                          lock: bool = False) -> asyncpg.Record:
     row = await (case_queries.lock_case(conn, case_id) if lock
                  else case_queries.get_case(conn, case_id))
-    if row is None or row["status"] == "pending":  # not released yet: moderators can't see it
+    # Not released yet (pending, or withdrawn before its batch): moderators can't see it.
+    if row is None or row["released_at"] is None:
         raise NotFoundError()
     return row
 
@@ -236,6 +237,7 @@ async def ask(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor, case_id:
               question: object) -> None:
     """Ask the source a question; the case waits as 'needs information' until the answer is
     released in a batch."""
+    require_moderator(actor)  # the role first: nothing about the input or the case before it
     text = _text(question, "question", MAX_QUESTION)
     row, item = await _assigned(conn, actor, case_id)
     if row["status"] not in ("in_review", "needs_information"):
@@ -284,6 +286,7 @@ async def redact(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor, case_
                  fields: object) -> None:
     """Save the redacted version (every field editable); a diff against the original is kept.
     Saving again withdraws an earlier approval."""
+    require_moderator(actor)
     redacted = check_redaction(fields)
     row, item = await _assigned(conn, actor, case_id)
     if row["status"] not in ("in_review", "needs_information", "approved"):
@@ -324,6 +327,7 @@ async def approve(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
 
 async def reject(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor, case_id: uuid.UUID,
                  reason: object) -> None:
+    require_moderator(actor)
     text = _text(reason, "reason", MAX_REASON)
     row, item = await _assigned(conn, actor, case_id)
     if row["status"] not in ("in_review", "needs_information", "approved"):
