@@ -153,6 +153,8 @@ FIELDS: tuple[Field, ...] = (
           "hours apart, in random order (`dief cases release` releases one now)."),
     Field("four_eyes", "DIEF_FOUR_EYES", _parse_bool, "true",
           "Publishing a case needs a second moderator, other than the one who approved it."),
+    Field("flag_hide_threshold", "DIEF_FLAG_HIDE_THRESHOLD", _parse_int(0, 100), "3",
+          "A post with this many open flags is hidden pending review (0: never automatically)."),
     Field("trust_proxy", "DIEF_TRUST_PROXY", _parse_bool, "false",
           "Take the client address from X-Forwarded-For (only behind your own reverse proxy)."),
     Field("languages", "DIEF_LANGUAGES", _parse_languages, "en,fr,es",
@@ -191,6 +193,7 @@ class Settings:
     region_k: int
     case_batch_hours: int
     four_eyes: bool
+    flag_hide_threshold: int
     trust_proxy: bool
     languages: tuple[str, ...]
     log_format: str

@@ -135,7 +135,8 @@ async def test_titles_bodies_html_revisions_and_notes_are_not_stored_in_clear(
                                             body=f"Body **{marker}** and [link](https://x.org)")
     async with db.transaction(world.pool) as conn:
         await service.edit_post(conn, world.store, author, post_id, body=f"Edited {marker}")
-        await service.flag_post(conn, world.store, flagger, post_id, reason="other",
+        await service.flag_post(conn, world.store, world.settings, flagger, post_id,
+                                reason="other",
                                 note=f"Note {marker}")
         page = await service.get_thread_page(conn, world.store, author, thread_id,
                                              with_body=True)

@@ -55,3 +55,18 @@ async def list_entries(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Rec
         "SELECT a.seq, a.occurred_at, a.actor_id, u.email AS actor_email, a.action, "
         "a.target_type, a.target_id, a.details::text AS details FROM audit_log a "
         "LEFT JOIN users u ON u.id = a.actor_id ORDER BY a.seq DESC LIMIT $1", limit)
+
+
+async def search_entries(conn: asyncpg.Connection, actor_email: str | None,
+                         action: str | None, since: dt.datetime | None,
+                         until: dt.datetime | None, limit: int) -> list[asyncpg.Record]:
+    """Newest first, filtered by the actor's email, an action prefix and a time range."""
+    return await conn.fetch(
+        "SELECT a.seq, a.occurred_at, a.actor_id, u.email AS actor_email, a.action, "
+        "a.target_type, a.target_id, a.details::text AS details FROM audit_log a "
+        "LEFT JOIN users u ON u.id = a.actor_id "
+        "WHERE ($1::text IS NULL OR u.email = $1) "
+        "AND ($2::text IS NULL OR a.action = $2 OR a.action LIKE $2 || '.%') "
+        "AND ($3::timestamptz IS NULL OR a.occurred_at >= $3) "
+        "AND ($4::timestamptz IS NULL OR a.occurred_at < $4) "
+        "ORDER BY a.seq DESC LIMIT $5", actor_email, action, since, until, limit)

@@ -152,3 +152,51 @@ async def head(conn: asyncpg.Connection) -> str:
 
 async def list_recent(conn: asyncpg.Connection, limit: int = 200) -> list[asyncpg.Record]:
     return await queries.list_entries(conn, limit)
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    actor_email: str | None = None
+    action: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    limit: int = 200
+
+
+def parse_filters(query: Mapping[str, str]) -> AuditFilters:
+    """Filters from a query string: ``actor`` (email), ``action`` (e.g. ``case`` or
+    ``case.publish``), ``since`` and ``until`` (dates, UTC, ``until`` exclusive)."""
+    from forum.errors import ValidationError
+
+    def day(name: str) -> dt.date | None:
+        text = query.get(name) or None
+        if text is None:
+            return None
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValidationError("Give a date as YYYY-MM-DD", field=name,
+                                  code=f"{name}_invalid") from None
+
+    actor = (query.get("actor") or "").strip().lower() or None
+    action = (query.get("action") or "").strip() or None
+    if (actor and len(actor) > 254) or (action and (len(action) > 64 or not all(
+            c.isalnum() or c in "._" for c in action))):
+        raise ValidationError("Invalid filter", field="action", code="filter_invalid")
+    return AuditFilters(actor, action, day("since"), day("until"))
+
+
+async def search(conn: asyncpg.Connection, filters: AuditFilters) -> list[asyncpg.Record]:
+    def start(d: dt.date | None) -> dt.datetime | None:
+        return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC) if d else None
+
+    return await queries.search_entries(conn, filters.actor_email, filters.action,
+                                        start(filters.since), start(filters.until),
+                                        filters.limit)
+
+
+def entry_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {"seq": row["seq"], "at": row["occurred_at"].isoformat(),
+            "actor": row["actor_email"], "action": row["action"],
+            "target_type": row["target_type"], "target_id": row["target_id"],
+            "details": json.loads(row["details"])}

@@ -49,7 +49,7 @@ from forum.keystore import service as keystore
 from forum.reference import service as reference
 from forum.settings import Settings
 
-ROLES = ("admin", "moderator", "facilitator", "delegate", "observer")
+ROLES = ("admin", "moderator", "facilitator", "delegate", "observer", "donor")
 LANGUAGES = ("en", "fr", "es")
 MAX_EMAIL = 254
 MAX_DISPLAY_NAME = 80

@@ -56,6 +56,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("case_redactions", "content"),
     ("case_redactions", "diff"),
     ("case_publications", "content"),
+    ("takeaways", "body"),
 )
 # Bytes 2..17 of a sealed value (1-based in SQL) are the id of the data key that sealed it.
 _KEY_ID_SQL = "substring({column} from 2 for 16)"

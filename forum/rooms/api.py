@@ -8,7 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from forum import keys
-from forum.db import transaction
+from forum.db import connection, transaction
 from forum.errors import ValidationError
 from forum.rooms import service
 from forum.web import actor_of, json_ok, parse_uuid, read_json
@@ -121,7 +121,7 @@ async def member_delete(request: web.Request) -> web.Response:
 async def threads_list(request: web.Request) -> web.Response:
     actor = actor_of(request)
     limit = _int_query(request, "limit", service.THREADS_PER_PAGE, 100)
-    async with transaction(request.app[keys.POOL]) as conn:
+    async with connection(request.app[keys.POOL]) as conn:  # reads only: no transaction
         _room, threads, cursor = await service.list_threads(
             conn, request.app[keys.KEYSTORE], actor, request.match_info["room"],
             after=request.query.get("after"), limit=limit or service.THREADS_PER_PAGE)
@@ -145,7 +145,7 @@ async def threads_create(request: web.Request) -> web.Response:
 async def thread_show(request: web.Request) -> web.Response:
     actor = actor_of(request)
     thread_id = parse_uuid(request.match_info["thread"])
-    async with transaction(request.app[keys.POOL]) as conn:
+    async with connection(request.app[keys.POOL]) as conn:  # reads only: no transaction
         page = await service.get_thread_page(conn, request.app[keys.KEYSTORE], actor,
                                              thread_id, limit=1, mark_read=False)
     return json_ok({**thread_json(page.thread), "room": room_json(page.room)})
@@ -156,7 +156,8 @@ async def posts_list(request: web.Request) -> web.Response:
     thread_id = parse_uuid(request.match_info["thread"])
     after = _int_query(request, "after", 0, 2**31 - 1)
     limit = _int_query(request, "limit", service.POSTS_PER_PAGE, 100)
-    async with transaction(request.app[keys.POOL]) as conn:
+    # Reads, and at most one standalone write (the read position): no transaction needed.
+    async with connection(request.app[keys.POOL]) as conn:
         page = await service.get_thread_page(conn, request.app[keys.KEYSTORE], actor,
                                              thread_id, after_seq=after,
                                              limit=limit or service.POSTS_PER_PAGE,
@@ -211,7 +212,8 @@ async def flags_create(request: web.Request) -> web.Response:
     post_id = parse_uuid(request.match_info["post"])
     body = await read_json(request)
     async with transaction(request.app[keys.POOL]) as conn:
-        created = await service.flag_post(conn, request.app[keys.KEYSTORE], actor, post_id,
+        created = await service.flag_post(conn, request.app[keys.KEYSTORE],
+                                          request.app[keys.SETTINGS], actor, post_id,
                                           reason=body.get("reason"), note=body.get("note"))
     return json_ok({"flagged": True, "new": created}, status=201 if created else 200)
 

@@ -138,6 +138,28 @@ async def get_thread(conn: asyncpg.Connection, thread_id: uuid.UUID) -> asyncpg.
         "LEFT JOIN users u ON u.id = t.author_id WHERE t.id = $1", thread_id)
 
 
+# The room of a thread or post and the user's role in it (NULL: not a member), for the access
+# choke points: one round trip instead of three (docs/performance.md).
+_ROOM_OF = ("r.slug AS room_slug, r.kind AS room_kind, r.name AS room_name, "
+            "r.description AS room_description, r.region_code AS room_region_code, "
+            "r.parent_id AS room_parent_id, r.confidential AS room_confidential, "
+            "r.archived_at AS room_archived_at, m.room_role")
+
+
+async def get_thread_for_member(conn: asyncpg.Connection, thread_id: uuid.UUID,
+                                user_id: uuid.UUID) -> asyncpg.Record | None:
+    """The thread with its author's name, its room (``room_*`` columns), the user's room role
+    and the user's read position (``last_read_seq``, 0 if never read)."""
+    return await conn.fetchrow(
+        f"SELECT {_THREAD}, u.display_name AS author_name, {_ROOM_OF}, "
+        "coalesce(tr.last_read_seq, 0) AS last_read_seq "
+        "FROM threads t JOIN rooms r ON r.id = t.room_id "
+        "LEFT JOIN room_members m ON m.room_id = t.room_id AND m.user_id = $2 "
+        "LEFT JOIN users u ON u.id = t.author_id "
+        "LEFT JOIN thread_reads tr ON tr.thread_id = t.id AND tr.user_id = $2 "
+        "WHERE t.id = $1", thread_id, user_id)
+
+
 async def lock_thread(conn: asyncpg.Connection, thread_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {_THREAD} FROM threads t WHERE t.id = $1 FOR NO KEY UPDATE", thread_id)
@@ -208,6 +230,17 @@ async def get_post(conn: asyncpg.Connection, post_id: uuid.UUID) -> asyncpg.Reco
         f"SELECT {_POST}, u.display_name AS author_name, "
         "(SELECT count(*) FROM post_revisions r WHERE r.post_id = p.id) AS revision_count "
         "FROM posts p LEFT JOIN users u ON u.id = p.author_id WHERE p.id = $1", post_id)
+
+
+async def get_post_for_member(conn: asyncpg.Connection, post_id: uuid.UUID,
+                              user_id: uuid.UUID) -> asyncpg.Record | None:
+    """``get_post`` plus the post's room (``room_*`` columns) and the user's room role."""
+    return await conn.fetchrow(
+        f"SELECT {_POST}, u.display_name AS author_name, "
+        "(SELECT count(*) FROM post_revisions rv WHERE rv.post_id = p.id) AS revision_count, "
+        f"{_ROOM_OF} FROM posts p JOIN rooms r ON r.id = p.room_id "
+        "LEFT JOIN room_members m ON m.room_id = p.room_id AND m.user_id = $2 "
+        "LEFT JOIN users u ON u.id = p.author_id WHERE p.id = $1", post_id, user_id)
 
 
 async def lock_post(conn: asyncpg.Connection, post_id: uuid.UUID) -> asyncpg.Record | None:

@@ -243,22 +243,29 @@ async def access_room_management(conn: asyncpg.Connection, actor: Actor | None,
     raise ForbiddenError("Only the Secretariat (or a workshop's facilitators) manage members")
 
 
+def _room_of(row: asyncpg.Record) -> Room:
+    """The room of a ``get_*_for_member`` row (its ``room_*`` columns)."""
+    return Room(row["room_id"], row["room_slug"], row["room_kind"], row["room_name"],
+                row["room_description"], row["room_region_code"], row["room_parent_id"],
+                row["room_confidential"], row["room_archived_at"] is not None, row["room_role"])
+
+
 async def access_thread(conn: asyncpg.Connection, actor: Actor,
                         thread_id: uuid.UUID) -> tuple[Room, asyncpg.Record]:
-    row = await queries.get_thread(conn, thread_id)
-    if row is None:
+    """The thread's room and the thread row (with ``last_read_seq`` of the actor) if the actor
+    is a member of its room; NotFoundError otherwise. One query: the hot path of every page."""
+    row = await queries.get_thread_for_member(conn, thread_id, actor.user_id)
+    if row is None or row["room_role"] is None:
         raise NotFoundError()
-    room = await access_room(conn, actor, row["room_id"])
-    return room, row
+    return _room_of(row), row
 
 
 async def access_post(conn: asyncpg.Connection, actor: Actor,
                       post_id: uuid.UUID) -> tuple[Room, asyncpg.Record]:
-    row = await queries.get_post(conn, post_id)
-    if row is None:
+    row = await queries.get_post_for_member(conn, post_id, actor.user_id)
+    if row is None or row["room_role"] is None:
         raise NotFoundError()
-    room = await access_room(conn, actor, row["room_id"])
-    return room, row
+    return _room_of(row), row
 
 
 # --- rooms -----------------------------------------------------------------------------------
@@ -453,6 +460,30 @@ async def create_thread(conn: asyncpg.Connection, store: KeyStore, settings: Set
     return thread_id, post_id
 
 
+async def unsafe_room(conn: asyncpg.Connection, room_id: uuid.UUID) -> Room:
+    """A room without the membership check: for Secretariat tooling that names the room of
+    something it already may see (a publication on a DIEF agenda)."""
+    row = await queries.get_room(conn, room_id)
+    if row is None:
+        raise NotFoundError()
+    return _room(row, None)
+
+
+async def unsafe_get_post_for_review(conn: asyncpg.Connection, store: KeyStore,
+                                     post_id: uuid.UUID) -> PostView | None:
+    """A flagged post's text for the moderator reviewing the flag, without the membership
+    check and including hidden text: moderation reads what members flagged. ``None`` if gone."""
+    row = await queries.get_post(conn, post_id)
+    if row is None:
+        return None
+    html, body = await keystore.open_texts(conn, store, [
+        Sealed(bytes(row["html"]) if row["html"] else None, keystore.aad("posts", "html",
+                                                                         post_id)),
+        Sealed(bytes(row["body"]) if row["body"] else None, keystore.aad("posts", "body",
+                                                                         post_id))])
+    return _post_view(row, body, html)
+
+
 async def unsafe_create_secretariat_thread(conn: asyncpg.Connection, store: KeyStore,
                                           room_id: uuid.UUID, title: str,
                                           body: str) -> uuid.UUID:
@@ -555,6 +586,8 @@ async def get_thread_page(conn: asyncpg.Connection, store: KeyStore, actor: Acto
                           thread_id: uuid.UUID, *, after_seq: int = 0,
                           limit: int = POSTS_PER_PAGE, with_body: bool = False,
                           mark_read: bool = True) -> ThreadPage:
+    """A page of posts. Safe on a connection without a transaction (``db.connection``): it
+    reads, then at most upserts the read position, one statement that stands alone."""
     room, row = await access_thread(conn, actor, thread_id)
     limit = max(1, min(limit, 100))
     after_seq = max(0, after_seq)
@@ -563,7 +596,7 @@ async def get_thread_page(conn: asyncpg.Connection, store: KeyStore, actor: Acto
     [title] = await keystore.open_texts(conn, store, [
         Sealed(bytes(row["title"]), keystore.aad("threads", "title", thread_id))])
     posts = await _open_posts(conn, store, page, with_body=with_body)
-    last_read = await queries.get_read_position(conn, actor.user_id, thread_id)
+    last_read = int(row["last_read_seq"])
     if mark_read and posts and posts[-1].seq > last_read:
         await queries.upsert_read_position(conn, actor.user_id, thread_id, posts[-1].seq)
     next_after = posts[-1].seq if len(rows) > limit and posts else None
@@ -680,8 +713,9 @@ async def list_revisions(conn: asyncpg.Connection, store: KeyStore, actor: Actor
             for row, body in zip(rows, bodies, strict=True)]
 
 
-async def flag_post(conn: asyncpg.Connection, store: KeyStore, actor: Actor,
-                    post_id: uuid.UUID, *, reason: object, note: object = None) -> bool:
+async def flag_post(conn: asyncpg.Connection, store: KeyStore, settings: Settings,
+                    actor: Actor, post_id: uuid.UUID, *, reason: object,
+                    note: object = None) -> bool:
     """Flag a post for the moderators; False if the actor had already flagged it."""
     if reason not in FLAG_REASONS:
         raise ValidationError("Choose a reason", detail="one of " + ", ".join(FLAG_REASONS),
@@ -696,8 +730,13 @@ async def flag_post(conn: asyncpg.Connection, store: KeyStore, actor: Actor,
     if note_ok:
         dek = await keystore.current_key(conn, store, keystore.room_scope(room.id))
         sealed_note = keystore.seal_text(dek, note_ok, "post_flags", "note", flag_id)
-    return await queries.insert_flag(conn, flag_id, post_id, room.id, actor.user_id, reason,
-                                     sealed_note)
+    created = await queries.insert_flag(conn, flag_id, post_id, room.id, actor.user_id,
+                                        reason, sealed_note)
+    if created:
+        from moderation.queue import service as queue  # late: moderation builds on rooms
+
+        await queue.flag_filed(conn, settings, post_id, room.region_code)
+    return created
 
 
 async def set_thread_state(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from forum import keys
 from forum.auth import service as auth
-from forum.db import transaction
+from forum.db import connection, transaction
 from forum.errors import ConflictError, ForbiddenError, ValidationError
 from forum.i18n import gettext as _
 from forum.reference import service as reference
@@ -46,7 +46,7 @@ async def rooms_index(request: web.Request) -> web.Response:
 async def _room_page(request: web.Request, *, error: str | None = None,
                      form: dict[str, str] | None = None, status: int = 200) -> web.Response:
     actor = actor_of(request)
-    async with transaction(request.app[keys.POOL]) as conn:
+    async with connection(request.app[keys.POOL]) as conn:  # reads only: no transaction
         room, threads, cursor = await service.list_threads(
             conn, request.app[keys.KEYSTORE], actor, request.match_info["room"],
             after=request.query.get("after"))
@@ -81,7 +81,8 @@ async def _thread_page(request: web.Request, *, error: str | None = None,
     thread_id = parse_uuid(request.match_info["thread"])
     after = _after(request)
     store = request.app[keys.KEYSTORE]
-    async with transaction(request.app[keys.POOL]) as conn:
+    # Reads, and at most one standalone write (the read position): no transaction needed.
+    async with connection(request.app[keys.POOL]) as conn:
         page = await service.get_thread_page(conn, store, actor, thread_id, after_seq=after)
         quote_id = request.query.get("quote")
         if draft is None and quote_id:
@@ -190,7 +191,7 @@ async def post_flag(request: web.Request) -> web.Response:
     store = request.app[keys.KEYSTORE]
     try:
         async with transaction(request.app[keys.POOL]) as conn:
-            await service.flag_post(conn, store, actor, post_id,
+            await service.flag_post(conn, store, request.app[keys.SETTINGS], actor, post_id,
                                     reason=form_text(form, "reason"),
                                     note=form_text(form, "note"))
             post = await service.get_post(conn, store, actor, post_id)

@@ -128,3 +128,88 @@ async def get_publication(conn: asyncpg.Connection,
 async def try_lock_release(conn: asyncpg.Connection) -> bool:
     """Only one instance releases a batch: a transaction-level advisory lock, not waited for."""
     return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", 0x0D1EF_BA7C))
+
+
+# --- items of every kind ---------------------------------------------------------------------
+
+_TARGET = {"case": "case_id", "flag": "post_id", "takeaway": "takeaway_id",
+           "lesson": "lesson_id"}
+
+
+def target_column(kind: str) -> str:
+    return _TARGET[kind]  # KeyError for an unknown kind: identifiers only from this table
+
+
+async def upsert_open_item(conn: asyncpg.Connection, kind: str, target_id: uuid.UUID,
+                           region_code: str | None, sort_key: float,
+                           at: dt.datetime) -> uuid.UUID:
+    """Put the target in the queue as open (re-opening a done item); returns the item id."""
+    column = target_column(kind)
+    item_id = await conn.fetchval(
+        f"INSERT INTO review_items (id, kind, {column}, region_code, sort_key, released_at, "
+        f"updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) "
+        f"ON CONFLICT ({column}) WHERE kind = '{kind}' DO UPDATE SET state = 'open', "
+        "assignee_id = NULL, updated_at = EXCLUDED.updated_at RETURNING id",
+        uuid.uuid4(), kind, target_id, region_code, sort_key, at)
+    return uuid.UUID(str(item_id))
+
+
+async def lock_item(conn: asyncpg.Connection, kind: str,
+                    target_id: uuid.UUID) -> asyncpg.Record | None:
+    column = target_column(kind)
+    return await conn.fetchrow(
+        f"SELECT {_ITEM} FROM review_items i WHERE i.kind = $1 AND i.{column} = $2 "
+        "FOR NO KEY UPDATE", kind, target_id)
+
+
+async def get_item(conn: asyncpg.Connection, item_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_ITEM}, i.post_id, i.takeaway_id, i.lesson_id, i.region_code "
+        "FROM review_items i WHERE i.id = $1", item_id)
+
+
+async def list_items_filtered(conn: asyncpg.Connection, state: str | None, kind: str | None,
+                              region: str | None, assignee: uuid.UUID | None,
+                              limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_ITEM}, i.post_id, i.takeaway_id, i.lesson_id, "
+        "coalesce(i.region_code, c.region_code) AS region_code, "
+        "u.display_name AS assignee_name, c.status AS case_status, c.transfer_stage "
+        "FROM review_items i LEFT JOIN users u ON u.id = i.assignee_id "
+        "LEFT JOIN cases c ON c.id = i.case_id "
+        "WHERE ($1::text IS NULL OR i.state = $1) AND ($2::text IS NULL OR i.kind = $2) "
+        "AND ($3::text IS NULL OR coalesce(i.region_code, c.region_code) = $3) "
+        "AND ($4::uuid IS NULL OR i.assignee_id = $4) "
+        "ORDER BY i.state = 'done', i.sort_key LIMIT $5", state, kind, region, assignee, limit)
+
+
+async def count_by_kind_and_state(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT kind, state, count(*) AS n FROM review_items GROUP BY kind, state")
+
+
+# --- flagged posts ---------------------------------------------------------------------------
+
+async def count_open_flags(conn: asyncpg.Connection, post_id: uuid.UUID) -> int:
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM post_flags WHERE post_id = $1 AND resolved_at IS NULL", post_id))
+
+
+async def list_open_flags(conn: asyncpg.Connection, post_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT f.id, f.reason, f.note, f.created_at, u.display_name AS flagger_name "
+        "FROM post_flags f LEFT JOIN users u ON u.id = f.flagger_id "
+        "WHERE f.post_id = $1 AND f.resolved_at IS NULL ORDER BY f.created_at", post_id)
+
+
+async def resolve_flags(conn: asyncpg.Connection, post_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE post_flags SET resolved_at = now() WHERE post_id = $1 AND resolved_at IS NULL",
+        post_id)
+
+
+async def update_post_hidden(conn: asyncpg.Connection, post_id: uuid.UUID,
+                             reason: str | None) -> None:
+    await conn.execute(
+        "UPDATE posts SET hidden_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() END, "
+        "hidden_reason = $2 WHERE id = $1", post_id, reason)

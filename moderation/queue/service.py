@@ -434,3 +434,163 @@ async def published_case(conn: asyncpg.Connection, keyring: KeyRing, settings: S
     region_code = content.pop("region_code", None) if content else None
     region = await cases.disclosed_region(conn, settings, region_code)
     return PublishedCase(case_id, room, row["thread_id"], row["published_on"], content, region)
+
+
+# --- items of every kind: flagged posts, takeaways, lessons -----------------------------------
+
+ITEM_KINDS = ("case", "flag", "takeaway", "lesson")
+
+
+async def enqueue(conn: asyncpg.Connection, kind: str, target_id: uuid.UUID, *,
+                  region_code: str | None = None) -> uuid.UUID:
+    """Put a flagged post, a shareable takeaway or a lesson awaiting approval in the queue
+    (open), in arrival order — these come from identified people, so no batching is needed."""
+    if kind not in ("flag", "takeaway", "lesson"):
+        raise ValueError(f"{kind} items are not enqueued directly")
+    now = _now()
+    item_id = await queries.upsert_open_item(conn, kind, target_id, region_code,
+                                             now.timestamp(), now)
+    await queries.insert_history(conn, item_id, None, "queued", None, now)
+    return item_id
+
+
+async def close_item(conn: asyncpg.Connection, kind: str, target_id: uuid.UUID,
+                     actor: Actor | None, action: str) -> None:
+    item = await queries.lock_item(conn, kind, target_id)
+    if item is not None and item["state"] != "done":
+        now = _now()
+        await queries.update_item(conn, item["id"], "done",
+                                  actor.user_id if actor else None, now)
+        await queries.insert_history(conn, item["id"], actor.user_id if actor else None,
+                                     action, None, now)
+
+
+async def list_items(conn: asyncpg.Connection, actor: Actor, *, state: str | None = None,
+                     kind: str | None = None, region: str | None = None,
+                     assignee: uuid.UUID | None = None,
+                     limit: int = 200) -> tuple[list[asyncpg.Record], dict[str, dict[str, int]]]:
+    """The queue with filters, and counts per type and state."""
+    require_moderator(actor)
+    if state is not None and state not in ("open", "claimed", "waiting", "done"):
+        raise ValidationError("Unknown state", field="state", code="state_invalid")
+    if kind is not None and kind not in ITEM_KINDS:
+        raise ValidationError("Unknown item type", field="kind", code="kind_invalid")
+    counts: dict[str, dict[str, int]] = {}
+    for row in await queries.count_by_kind_and_state(conn):
+        counts.setdefault(row["kind"], {})[row["state"]] = int(row["n"])
+    return (await queries.list_items_filtered(conn, state, kind, region, assignee,
+                                              max(1, min(limit, 500))), counts)
+
+
+async def claim_item(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
+                     item_id: uuid.UUID) -> asyncpg.Record:
+    """Claim any open item; exactly one of two concurrent claims succeeds (SKIP LOCKED)."""
+    require_moderator(actor)
+    if await queries.get_item(conn, item_id) is None:
+        raise NotFoundError()
+    item = await queries.claim_item(conn, item_id)
+    if item is None:
+        raise ConflictError("Another moderator has this item, or it is not open",
+                            code="item_not_open")
+    now = _now()
+    await queries.update_item(conn, item_id, "claimed", actor.user_id, now)
+    await queries.insert_history(conn, item_id, actor.user_id, "claimed", None, now)
+    await audit.record(conn, keyring.audit_key, actor_id=actor.user_id, action="review.claim",
+                       target_type=item["kind"], target_id=str(item_id))
+    fresh = await queries.get_item(conn, item_id)
+    assert fresh is not None
+    return fresh
+
+
+async def item_history(conn: asyncpg.Connection, actor: Actor,
+                       item_id: uuid.UUID) -> list[asyncpg.Record]:
+    require_moderator(actor)
+    if await queries.get_item(conn, item_id) is None:
+        raise NotFoundError()
+    return await queries.list_history(conn, item_id)
+
+
+async def flag_filed(conn: asyncpg.Connection, settings: Settings, post_id: uuid.UUID,
+                     region_code: str | None) -> bool:
+    """A member flagged a post: queue it, and hide it pending review once it has
+    ``DIEF_FLAG_HIDE_THRESHOLD`` open flags (0: never). Returns True if it was hidden now."""
+    await enqueue(conn, "flag", post_id, region_code=region_code)
+    threshold = settings.flag_hide_threshold
+    if threshold and await queries.count_open_flags(conn, post_id) >= threshold:
+        await queries.update_post_hidden(conn, post_id, "Hidden pending review.")
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class FlaggedPost:
+    post: rooms.PostView | None
+    flags: list[dict[str, Any]]
+
+
+async def flagged_post(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
+                       post_id: uuid.UUID) -> FlaggedPost:
+    """A flagged post with its open flags, for moderators — whether or not they are members
+    of its room: reviewing what members flagged is the Secretariat's job."""
+    require_moderator(actor)
+    if await queries.lock_item(conn, "flag", post_id) is None:
+        raise NotFoundError()
+    post = await rooms.unsafe_get_post_for_review(conn, keyring.store, post_id)
+    flags = []
+    rows = await queries.list_open_flags(conn, post_id)
+    notes = await keystore.open_texts(conn, keyring.store, [
+        Sealed(bytes(r["note"]) if r["note"] else None, keystore.aad("post_flags", "note",
+                                                                   r["id"])) for r in rows])
+    for row, note in zip(rows, notes, strict=True):
+        flags.append({"reason": row["reason"], "note": note, "by": row["flagger_name"],
+                      "at": row["created_at"]})
+    return FlaggedPost(post, flags)
+
+
+async def moderate_flag(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
+                        post_id: uuid.UUID, action: str, reason: object = None) -> None:
+    """``hide`` (with a reason shown to members), ``restore`` or ``dismiss`` a flagged post."""
+    require_moderator(actor)
+    if action not in ("hide", "restore", "dismiss"):
+        raise ValidationError("Unknown action", field="action", code="action_invalid")
+    reason_ok = _text(reason, "reason", 500) if action == "hide" else None
+    item = await queries.lock_item(conn, "flag", post_id)
+    if item is None:
+        raise NotFoundError()
+    now = _now()
+    if action == "hide":
+        await queries.update_post_hidden(conn, post_id, reason_ok)
+    elif action == "restore":
+        await queries.update_post_hidden(conn, post_id, None)
+    await queries.resolve_flags(conn, post_id)
+    await queries.update_item(conn, item["id"], "done", actor.user_id, now)
+    await queries.insert_history(conn, item["id"], actor.user_id, action, reason_ok, now)
+    await audit.record(conn, keyring.audit_key, actor_id=actor.user_id,
+                       action=f"post.{action}", target_type="post", target_id=str(post_id))
+
+
+async def dismiss_takeaway(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
+                           takeaway_id: uuid.UUID) -> None:
+    require_moderator(actor)
+    if await queries.lock_item(conn, "takeaway", takeaway_id) is None:
+        raise NotFoundError()
+    await close_item(conn, "takeaway", takeaway_id, actor, "dismissed")
+    await audit.record(conn, keyring.audit_key, actor_id=actor.user_id,
+                       action="takeaway.dismiss", target_type="takeaway",
+                       target_id=str(takeaway_id))
+
+
+async def publication_content(conn: asyncpg.Connection, keyring: KeyRing, settings: Settings,
+                              case_id: uuid.UUID) -> PublishedCase:
+    """A published case's public content for the briefing — without the room membership
+    check of ``published_case``: callers are moderators building a DIEF agenda."""
+    row = await queries.get_publication(conn, case_id)
+    if row is None:
+        raise NotFoundError()
+    [text] = await keystore.open_texts(conn, keyring.store, [
+        Sealed(bytes(row["content"]), keystore.aad("case_publications", "content", case_id))])
+    content = json.loads(text) if text else None
+    region_code = content.pop("region_code", None) if content else None
+    region = await cases.disclosed_region(conn, settings, region_code)
+    return PublishedCase(case_id, await rooms.unsafe_room(conn, row["room_id"]), row["thread_id"],
+                         row["published_on"], content, region)
