@@ -129,11 +129,15 @@ async def insert_index_entries(conn: asyncpg.Connection, case_id: uuid.UUID,
 
 async def list_correlations(conn: asyncpg.Connection,
                             case_id: uuid.UUID) -> list[asyncpg.Record]:
-    """Other cases sharing an indexed value with this one, with how many values they share."""
+    """Other cases sharing an indexed value with this one, with how many values they share.
+
+    Only cases already released to the moderators: a case still waiting for its batch must
+    not show up here, or its arrival time could be read off (DESIGN §5)."""
     return await conn.fetch(
         "SELECT o.case_id, o.field, count(*) AS shared FROM case_index mine "
         "JOIN case_index o ON o.field = mine.field AND o.digest = mine.digest "
-        "AND o.case_id <> mine.case_id WHERE mine.case_id = $1 "
+        "AND o.case_id <> mine.case_id JOIN cases c ON c.id = o.case_id "
+        "AND c.released_at IS NOT NULL WHERE mine.case_id = $1 "
         "GROUP BY o.case_id, o.field ORDER BY o.case_id", case_id)
 
 

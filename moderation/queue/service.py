@@ -319,7 +319,11 @@ async def approve(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
     now = _now()
     await queries.update_redaction_approved(conn, case_id, actor.user_id)
     await case_queries.update_status(conn, case_id, "approved")
-    await queries.update_item(conn, item["id"], "open", None, now)  # open for publication
+    # Open again for a second moderator to publish — unless the source shared it with the
+    # Secretariat only: then approval is the end of the road and the item is done.
+    done = row["sharing_scope"] == "secretariat"
+    await queries.update_item(conn, item["id"], "done" if done else "open",
+                              actor.user_id if done else None, now)
     await queries.insert_history(conn, item["id"], actor.user_id, "approved", None, now)
     await audit.record(conn, keyring.audit_key, actor_id=actor.user_id, action="case.approve",
                        target_type="case", target_id=str(case_id))
