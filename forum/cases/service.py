@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ MAX_MESSAGE = 10_000
 MAX_INDEXED_LINES = 50
 RECEIPT_FAILURES_PER_HOUR = 10
 OPEN_STATES = frozenset({"pending", "in_review", "needs_information", "approved"})
+_PERIOD = re.compile(r"[0-9]{4}(-Q[1-4])?", re.ASCII)
 
 
 def case_scope(case_id: uuid.UUID) -> str:
@@ -147,9 +149,9 @@ def _period(data: Mapping[str, Any]) -> str | None:
     value = data.get("period")
     if value in (None, ""):
         return None
-    ok = isinstance(value, str) and len(value) in (4, 7) and value[:4].isdigit() and (
-        len(value) == 4 or (value[4:6] == "-Q" and value[6] in "1234"))
-    if not ok:
+    # ASCII digits only, as the column's CHECK: str.isdigit() also accepts "²" (which int()
+    # refuses) and "٢٠٢٠" (which int() reads as 2020, and the CHECK then refuses).
+    if not isinstance(value, str) or not _PERIOD.fullmatch(value):
         raise ValidationError("Give a year or a quarter, never a day",
                               detail="period: YYYY or YYYY-Qn, e.g. 2025 or 2025-Q3",
                               field="period", code="period_invalid")
