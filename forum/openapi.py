@@ -6,12 +6,13 @@ survive a property-based run against the real app in which every response must h
 documented status and match its documented body.
 
 Reading guide: small schema helpers first, then the component schemas (the JSON shapes of
-``forum/auth/api.py`` and ``forum/rooms/api.py``), then one ``_Paths.add`` call per route, in
-the order of the handlers' ``setup_routes``. Limits come from the services, so the document
-cannot drift from the rules it describes. Error responses are inferred from the pipeline:
-every route can answer 401 (public ones to an invalid Bearer token), every unsafe method 403
-(cross-site, or a cookie session without its CSRF token), every JSON body 413/415/422; each
-route adds the errors of its own service.
+``forum/auth/api.py``, ``forum/rooms/api.py``, ``forum/cases/api.py`` and
+``moderation/queue/api.py``), then one ``_Paths.add`` call per route, in the order of the
+handlers' ``setup_routes``. Limits come from the services and the cases' enumerations from
+``forum/cases/vocabulary.py``, so the document cannot drift from the rules it describes.
+Error responses are inferred from the pipeline: every route can answer 401 (public ones to an
+invalid Bearer token), every unsafe method 403 (cross-site, or a cookie session without its
+CSRF token), every JSON body 413/415/422; each route adds the errors of its own service.
 """
 
 from __future__ import annotations
@@ -19,15 +20,38 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from crypto import receipts
 from forum.auth import passwords
 from forum.auth import service as auth
+from forum.cases import service as cases
+from forum.cases import vocabulary
 from forum.rooms import service as rooms
+from moderation.queue import service as queue
 
 Schema = dict[str, Any]
 
 # forum.rooms.service._SLUG; tests/test_openapi.py pins the two together.
 SLUG_PATTERN = "^[a-z0-9][a-z0-9-]{1,62}$"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The CHECK constraints of migrations/0003_create_cases.sql (tests/test_openapi.py pins them),
+# and the actions moderation/queue writes to an item's history.
+CASE_STATUSES = ("pending", "in_review", "needs_information", "approved", "published",
+                 "rejected", "withdrawn")
+ITEM_STATES = ("open", "claimed", "waiting", "done")
+HISTORY_ACTIONS = ("released", "source_answered", "claimed", "asked", "redacted", "approved",
+                   "rejected", "published", "withdrawn_by_source")
+PERIOD_PATTERN = "^[0-9]{4}(-Q[1-4])?$"
+ISO3_PATTERN = "^[A-Z]{3}$"
+# A receipt as issued (display form), and as it may be typed back: any case, dashes optional,
+# I and 1 read as L (crypto/receipts.py ``normalise_receipt``; it also accepts spaces, other
+# dashes and full-width forms, which this pattern leaves out).
+_GROUPS = receipts.LENGTH // receipts.GROUP
+_ISSUED = f"[{receipts.ALPHABET}]{{{receipts.GROUP}}}"
+RECEIPT_PATTERN = f"^{_ISSUED}(-{_ISSUED}){{{_GROUPS - 1}}}$"
+_TYPED = "[{}]{{{}}}".format(
+    "".join(sorted(set(receipts.ALPHABET + receipts.ALPHABET.lower() + "Ii1"))),
+    receipts.GROUP)
+TYPED_RECEIPT_PATTERN = f"^{_TYPED}(-?{_TYPED}){{{_GROUPS - 1}}}$"
 
 
 # --- schema helpers --------------------------------------------------------------------------
@@ -84,6 +108,7 @@ def array(items: Schema) -> Schema:
 
 BOOL: Schema = {"type": "boolean"}
 UUID = string(format="uuid")
+DATE = string(format="date")
 DATE_TIME = string(format="date-time")
 COUNT = integer(0)
 TEXT = string()
@@ -114,6 +139,155 @@ def _thread_properties() -> dict[str, Schema]:
     }
 
 
+# Single-valued case attributes that are never null (NOT NULL columns, or defaulted).
+_ALWAYS_SET = frozenset({"transfer_stage", "sharing_scope", "attribution"})
+# The analytic attributes copied into a published case (moderation/queue ``publish``).
+PUBLISHED_ANALYTIC = ("detection_status", "item_categories", "transfer_stage",
+                      "diversion_methods", "actor_types", "red_flags", "detection_channel",
+                      "response_measures", "period", "quantity_band", "transport_mode",
+                      "attributed_state")
+DISPLAY_NAME = string(auth.MAX_DISPLAY_NAME)
+
+
+def choice(name: str) -> Schema:
+    """One code of a single-valued case vocabulary."""
+    return {"enum": list(vocabulary.SINGLE[name])}
+
+
+def choices(name: str) -> Schema:
+    """Codes of a multi-valued case vocabulary (repeats are accepted, and dropped)."""
+    codes = list(vocabulary.MULTI[name])
+    return array({"enum": codes}) | {"maxItems": len(codes)}
+
+
+def _text_limit(name: str) -> int:
+    return cases.MAX_NARRATIVE if name == "narrative" else cases.MAX_FIELD
+
+
+def _analytic_properties() -> dict[str, Schema]:
+    """A case's analytic attributes (stored in clear), as the handlers return them."""
+    properties: dict[str, Schema] = {
+        name: choice(name) if name in _ALWAYS_SET else nullable(choice(name))
+        for name in vocabulary.SINGLE}
+    properties |= {name: choices(name) | {"uniqueItems": True, "description": "Sorted"}
+                   for name in vocabulary.MULTI}
+    properties |= {
+        "attributed_state": nullable(string(pattern=ISO3_PATTERN)) | {
+            "description": "The submitting State; only when attribution is `attributed`"},
+        "region_code": nullable(TEXT) | {"description": "The region the source chose"},
+        "period": nullable(string(pattern=PERIOD_PATTERN)),
+    }
+    return properties
+
+
+def _case_properties() -> dict[str, Schema]:
+    """``forum.cases.service.to_json``: the case as its source (with the receipt) sees it."""
+    return {
+        "id": UUID, "status": {"enum": list(CASE_STATUSES)}, "submitted_on": DATE,
+        **_analytic_properties(),
+        "fields": ref("CaseFields"), "original_destroyed": BOOL,
+        "reject_reason": nullable(string(queue.MAX_REASON)),
+        "messages": array(ref("CaseMessage")),
+    }
+
+
+def _redacted_properties() -> dict[str, Schema]:
+    """The moderators' redacted version: every field present (empty ones as "")."""
+    return {name: string(queue.MAX_TITLE if name == "title" else _text_limit(name),
+                         min_length=1 if name in ("title", "narrative") else None)
+            for name in queue.REDACTED_FIELDS}
+
+
+def _new_case() -> Schema:
+    properties: dict[str, Schema] = {
+        name: choice(name) if name == "transfer_stage" else nullable(choice(name))
+        for name in vocabulary.SINGLE}
+    properties["sharing_scope"] |= {"description": "Who may read it once published "
+                                                   "(default: secretariat, never published)"}
+    properties["attribution"] |= {"description": "Default: anonymous"}
+    properties |= {name: nullable(choices(name)) for name in vocabulary.MULTI}
+    properties |= {
+        "region": nullable(string(description="A region code; required when sharing_scope "
+                                              "is own_region")),
+        "period": nullable(string(pattern=PERIOD_PATTERN, description=(
+            "A year or a quarter (YYYY or YYYY-Qn, 1990 to this year), never a day"))),
+    }
+    properties |= {name: string(cases.MAX_NARRATIVE, min_length=1) if name == "narrative"
+                   else nullable(string(cases.MAX_FIELD))
+                   for name in vocabulary.SENSITIVE_FIELDS}
+    return obj(properties, ["transfer_stage", "narrative"])
+
+
+def _case_schemas() -> dict[str, Schema]:
+    analytic = _analytic_properties()
+    vocabularies = {**vocabulary.SINGLE, **vocabulary.MULTI}
+    return {
+        "NewCase": _new_case(),
+        "Submission": obj({
+            "id": UUID,
+            "receipt": string(pattern=RECEIPT_PATTERN, description=(
+                "The only link to the case; shown once, never stored in clear")),
+            "status": {"const": "pending"}, "warning": TEXT}, closed=True),
+        "CaseFields": obj({name: nullable(string(_text_limit(name)))
+                           for name in vocabulary.SENSITIVE_FIELDS}, closed=True) | {
+            "description": "The sensitive free-text fields; null when empty, or once the "
+                           "original wording was destroyed"},
+        "CaseMessage": obj({
+            "seq": integer(1), "from": {"enum": ["source", "moderator"]},
+            "moderator": nullable(DISPLAY_NAME) | {
+                "description": "The asking moderator's name; null for the source's messages"},
+            "body": nullable(string(max(cases.MAX_MESSAGE, queue.MAX_QUESTION))) | {
+                "description": "null once the original wording was destroyed"},
+            "sent_on": DATE,
+            "delivered": {"type": "boolean", "description": "Moderators have it (the source's "
+                                                            "messages wait for a batch)"}},
+            closed=True),
+        "Case": obj(_case_properties(), closed=True),
+        "ModeratorCase": obj({
+            **_case_properties(),
+            "region_disclosed": nullable(TEXT) | {
+                "description": "region_code, only when enough States share it to be shown"},
+            "item": nullable(obj({"id": UUID, "state": {"enum": list(ITEM_STATES)},
+                                  "assignee_id": nullable(UUID)}, closed=True)),
+            "history": array(obj({"action": {"enum": list(HISTORY_ACTIONS)},
+                                  "actor": nullable(DISPLAY_NAME),
+                                  "note": nullable(string(queue.MAX_REASON)),
+                                  "at": DATE_TIME}, closed=True)),
+            "redaction": nullable(obj(_redacted_properties(), closed=True)) | {
+                "description": "null until written, or once the original wording was "
+                               "destroyed"},
+            "redaction_diff": nullable(TEXT) | {"description": "Unified diff, original → "
+                                                               "redacted"},
+            "approved_by": nullable(DISPLAY_NAME),
+            "correlations": array(obj({
+                "case_id": UUID, "field": {"enum": list(vocabulary.INDEXED_FIELDS)},
+                "shared": integer(1)}, closed=True)) | {
+                "description": "Other cases naming the same entities or documents"},
+            "publication": nullable(obj({"room_id": UUID, "thread_id": UUID}, closed=True)),
+        }, closed=True),
+        "QueueItem": obj({
+            "id": UUID, "kind": {"enum": ["case"]}, "case_id": UUID,
+            "state": {"enum": list(ITEM_STATES)}, "assignee": nullable(DISPLAY_NAME),
+            "case_status": {"enum": list(CASE_STATUSES)},
+            "transfer_stage": choice("transfer_stage"),
+            "released_at": string(format="date-time", description="The batch's release "
+                                                                  "time, not the submission's")},
+            closed=True),
+        "PublishedCase": obj({
+            "id": UUID, "room_id": UUID, "thread_id": UUID, "published_on": DATE,
+            "region": nullable(TEXT) | {"description": "Only when enough States share it"},
+            "destroyed": {"type": "boolean", "description": "The room's key was destroyed"},
+            "content": nullable(obj({**_redacted_properties(),
+                                     **{name: analytic[name] for name in PUBLISHED_ANALYTIC}},
+                                    closed=True)) | {
+                "description": "The redacted case; null once the room's key was destroyed"}},
+            closed=True),
+        "Vocabularies": obj({
+            name: array(obj({"code": {"enum": list(codes)}, "label": TEXT}, closed=True))
+            for name, codes in vocabularies.items()}, closed=True),
+    }
+
+
 def _schemas() -> dict[str, Schema]:
     token = {"id": UUID, "name": string(auth.MAX_TOKEN_NAME), "created_at": DATE_TIME,
              "last_used_at": nullable(DATE_TIME)}
@@ -124,7 +298,9 @@ def _schemas() -> dict[str, Schema]:
                    "code": string(pattern="^[a-z0-9_]+$",
                                   description="Stable machine-readable error code"),
                    "field": string(description="The input the error is about"),
-                   "max_length": integer(1, description="The limit a too-long input broke")},
+                   "max_length": integer(1, description="The limit a too-long input broke"),
+                   "status_now": {"enum": list(CASE_STATUSES),
+                                  "description": "The case's status (conflicts about cases)"}},
                   ["type", "title", "status", "code"]),
             "description": "RFC 9457 problem details",
         },
@@ -161,6 +337,7 @@ def _schemas() -> dict[str, Schema]:
             "destroyed": BOOL, "revision_count": COUNT}, closed=True),
         "Revision": obj({"revision": integer(1), "body": nullable(string(rooms.MAX_BODY)),
                          "editor": nullable(TEXT), "created_at": DATE_TIME}, closed=True),
+        **_case_schemas(),
     }
 
 
@@ -211,6 +388,7 @@ PATH_PARAMETERS: dict[str, Schema] = {
     "token_id": {"description": "The token's id", "schema": UUID},
     "token": {"description": "The invitation token from the link",
               "schema": string(100, min_length=20)},
+    "case": {"description": "The case's id", "schema": UUID},
 }
 
 
@@ -236,7 +414,8 @@ class _Paths:
     def add(self, method: str, path: str, name: str, summary: str,
             responses: dict[int, Schema], *, errors: tuple[int, ...] = (),
             body: Schema | None = None, body_required: bool = True,
-            parameters: tuple[Schema, ...] = (), public: bool = False) -> None:
+            parameters: tuple[Schema, ...] = (), public: bool = False,
+            description: str | None = None) -> None:
         """One operation. ``errors`` lists what its service can answer beyond what the
         pipeline adds on its own (see the module docstring)."""
         statuses = set(errors) | {401}  # even public routes refuse an invalid Bearer token
@@ -251,6 +430,8 @@ class _Paths:
                 **{str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
                    for status in sorted(statuses)}},
         }
+        if description:
+            operation["description"] = description
         if parameters:
             operation["parameters"] = list(parameters)
         if body is not None:
@@ -424,18 +605,129 @@ def _posts_paths(p: _Paths) -> None:
           errors=(404, 409))
 
 
+_RECEIPT_RULES = (
+    "The receipt goes in the body (`receipt`) or the X-Case-Receipt header, never in a URL. "
+    "The session is read but not written, so nothing records when its user followed up. "
+    f"Wrong receipts are counted per client address: after {cases.RECEIPT_FAILURES_PER_HOUR} "
+    "in an hour, every receipt is refused (429, Retry-After) until the hour has passed.")
+
+
+def _cases_paths(p: _Paths) -> None:
+    p.tag = "cases"
+    receipt = string(100, pattern=TYPED_RECEIPT_PATTERN, description=(
+        "The receipt shown at submission; case-insensitive, dashes optional"))
+    header = {"name": "X-Case-Receipt", "in": "header", "required": False,
+              "description": "The receipt, when the body does not carry it",
+              "schema": string(100, pattern=TYPED_RECEIPT_PATTERN)}
+    receipt_only = obj({"receipt": receipt})
+    view = ref("Case")
+    p.add("POST", "/api/v1/cases", "api.cases_submit",
+          "Submit an anonymous diversion case (delegates)",
+          {201: json_response("Submitted; it reaches the moderators at the next batch release",
+                              ref("Submission"))},
+          body=ref("NewCase"), errors=(403,),
+          description="Nothing names the submitter: no user, no State (unless attribution "
+                      "is `attributed`), no time of day. The receipt is shown only in this "
+                      "response and cannot be recovered.")
+    p.add("POST", "/api/v1/cases/lookup", "api.cases_lookup",
+          "The case of a receipt, with its messages",
+          {200: json_response("The case", view)}, body=receipt_only, body_required=False,
+          parameters=(header,), errors=(404, 429), description=_RECEIPT_RULES)
+    p.add("POST", "/api/v1/cases/messages", "api.cases_messages",
+          "Answer the moderators or add information (delivered at the next batch release)",
+          {201: json_response("The case with the new message", view)},
+          body=obj({"receipt": receipt, "body": string(cases.MAX_MESSAGE, min_length=1)},
+                   ["body"]),
+          parameters=(header,), errors=(404, 409, 429), description=_RECEIPT_RULES)
+    p.add("POST", "/api/v1/cases/withdraw", "api.cases_withdraw",
+          "Withdraw a case that is not published or rejected",
+          {200: json_response("The withdrawn case", view)}, body=receipt_only,
+          body_required=False, parameters=(header,), errors=(404, 409, 429),
+          description=_RECEIPT_RULES)
+    p.add("POST", "/api/v1/cases/destroy-original", "api.cases_destroy_original",
+          "Destroy a published case's original wording, messages and drafts for ever",
+          {200: json_response("The case, its texts now null", view)}, body=receipt_only,
+          body_required=False, parameters=(header,), errors=(404, 409, 429),
+          description="The published, redacted version stays. " + _RECEIPT_RULES)
+    p.add("GET", "/api/v1/cases/vocabulary", "api.cases_vocabulary",
+          "The codes and labels (in your language) of every case list",
+          {200: json_response("Lists by attribute name", ref("Vocabularies"))})
+    p.add("GET", "/api/v1/cases/{case}", "api.case_published",
+          "A published case, for the members of the room it was published in",
+          {200: json_response("The published case", ref("PublishedCase"))}, errors=(404,))
+
+
+def _moderation_paths(p: _Paths) -> None:
+    p.tag = "moderation"
+    case = json_response("The case as moderators see it", ref("ModeratorCase"))
+    p.add("GET", "/api/v1/moderation/queue", "api.moderation_queue",
+          "The review queue (moderators): open items first, in random order",
+          {200: json_response("Items, and how many are in each state", obj({
+              "items": array(ref("QueueItem")),
+              "counts": obj({state: COUNT for state in ITEM_STATES}) | {
+                  "additionalProperties": False,
+                  "description": "States with no item are absent"}}, closed=True))},
+          parameters=(query("state", {"enum": list(ITEM_STATES)}, "Only items in this state"),
+                      query("kind", {"enum": ["case"]}, "Only items of this kind")),
+          errors=(403, 422))
+    p.add("POST", "/api/v1/moderation/claim", "api.moderation_claim",
+          "Claim a case's item, or the next open one",
+          {200: json_response("The claimed case; null when the queue is empty",
+                              obj({"case_id": nullable(UUID)}, closed=True))},
+          body=obj({"case_id": nullable(UUID | {
+              "description": "The case to claim; absent or null: the next open item"})}),
+          body_required=False, errors=(404, 409))
+    p.add("GET", "/api/v1/moderation/cases/{case}", "api.moderation_case",
+          "A released case with its review state", {200: case}, errors=(403, 404))
+    p.add("POST", "/api/v1/moderation/cases/{case}/questions", "api.moderation_ask",
+          "Ask the source a question (assignee); the item waits for the answer",
+          {200: case},
+          body=obj({"question": string(queue.MAX_QUESTION, min_length=1)}, ["question"]),
+          errors=(404, 409))
+    p.add("PUT", "/api/v1/moderation/cases/{case}/redaction", "api.moderation_redact",
+          "Save the redacted version (assignee); withdraws an earlier approval",
+          {200: case},
+          body=obj({"fields": obj({
+              name: nullable(schema) if name not in ("title", "narrative") else schema
+              for name, schema in _redacted_properties().items()},
+              ["title", "narrative"]) | {"additionalProperties": False}}, ["fields"]),
+          errors=(404, 409))
+    p.add("POST", "/api/v1/moderation/cases/{case}/approve", "api.moderation_approve",
+          "Approve the redacted version (assignee); the item reopens for publication",
+          {200: case}, body=obj({}) | {"description": "Ignored"}, body_required=False,
+          errors=(404, 409))
+    p.add("POST", "/api/v1/moderation/cases/{case}/publish", "api.moderation_publish",
+          "Publish an approved case in a room that fits its sharing scope (any moderator)",
+          {200: case},
+          body=obj({"room": string(min_length=1, description="The room's id or slug")},
+                   ["room"]),
+          errors=(404, 409),
+          description="With four-eyes on (DIEF_FOUR_EYES), by a moderator other than the "
+                      "approver. The discussion thread's first post is by the Secretariat.")
+    p.add("POST", "/api/v1/moderation/cases/{case}/reject", "api.moderation_reject",
+          "Reject a case in review (assignee)",
+          {200: case},
+          body=obj({"reason": string(queue.MAX_REASON, min_length=1,
+                                     description="Shown to the source")}, ["reason"]),
+          errors=(404, 409))
+
+
 def document(base_url: str) -> dict[str, Any]:
     paths = _Paths()
     _auth_paths(paths)
     _rooms_paths(paths)
     _posts_paths(paths)
+    _cases_paths(paths)
+    _moderation_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "DIEF Forum API", "version": "1",
                  "description": "JSON API of DIEF Forum. Errors are application/problem+json "
                                 "(RFC 9457) with a stable `code`. Every room-scoped URL "
                                 "answers 404 to a non-member, exactly as for an id that does "
-                                "not exist. `{room}` is a room's id or slug."},
+                                "not exist. `{room}` is a room's id or slug. The source of an "
+                                "anonymous case follows it with the receipt given at "
+                                "submission; nothing links the case to an account."},
         "servers": [{"url": base_url}],
         "security": [{"bearer": []}, {"cookie": []}],
         "paths": paths.paths,

@@ -33,11 +33,11 @@ async def lock_item_for_case(conn: asyncpg.Connection,
 
 
 async def claim_next_open(conn: asyncpg.Connection) -> asyncpg.Record | None:
-    """The next open item in queue order, locked; items another moderator is claiming right
-    now are skipped (race-free claiming)."""
+    """The next open case item in queue order, locked; items another moderator is claiming
+    right now are skipped (race-free claiming). Other kinds are claimed by id."""
     return await conn.fetchrow(
-        f"SELECT {_ITEM} FROM review_items i WHERE i.state = 'open' ORDER BY i.sort_key "
-        "LIMIT 1 FOR UPDATE SKIP LOCKED")
+        f"SELECT {_ITEM} FROM review_items i WHERE i.kind = 'case' AND i.state = 'open' "
+        "ORDER BY i.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED")
 
 
 async def claim_item(conn: asyncpg.Connection, item_id: uuid.UUID) -> asyncpg.Record | None:
@@ -64,8 +64,9 @@ async def list_items(conn: asyncpg.Connection, state: str | None, kind: str | No
         "ORDER BY i.state = 'done', i.sort_key LIMIT $3", state, kind, limit)
 
 
-async def count_by_state(conn: asyncpg.Connection) -> dict[str, int]:
-    rows = await conn.fetch("SELECT state, count(*) AS n FROM review_items GROUP BY state")
+async def count_by_state(conn: asyncpg.Connection, kind: str) -> dict[str, int]:
+    rows = await conn.fetch("SELECT state, count(*) AS n FROM review_items WHERE kind = $1 "
+                            "GROUP BY state", kind)
     return {row["state"]: int(row["n"]) for row in rows}
 
 

@@ -109,13 +109,15 @@ async def close_case_item(conn: asyncpg.Connection, case_id: uuid.UUID, action: 
 async def list_queue(conn: asyncpg.Connection, actor: Actor, *, state: str | None = None,
                      kind: str | None = None,
                      limit: int = 200) -> tuple[list[asyncpg.Record], dict[str, int]]:
+    """The cases' items only (``/api/v1/moderation/queue``, whose items are case-shaped);
+    ``list_items`` has every kind."""
     require_moderator(actor)
     if state is not None and state not in ("open", "claimed", "waiting", "done"):
         raise ValidationError("Unknown state", field="state", code="state_invalid")
     if kind is not None and kind != "case":
         raise ValidationError("Unknown item type", field="kind", code="kind_invalid")
-    return (await queries.list_items(conn, state, kind, max(1, min(limit, 500))),
-            await queries.count_by_state(conn))
+    return (await queries.list_items(conn, state, "case", max(1, min(limit, 500))),
+            await queries.count_by_state(conn, "case"))
 
 
 @dataclass(frozen=True)
@@ -393,8 +395,13 @@ async def publish(conn: asyncpg.Connection, keyring: KeyRing, settings: Settings
                                                "response_measures", "region_code", "period",
                                                "quantity_band", "transport_mode")},
                "attributed_state": (row["attributed_state"] or "").strip() or None}
+    markdown = _publication_markdown(redacted)
+    if len(markdown) > rooms.MAX_BODY:
+        raise ValidationError("The redacted version is too long for its discussion thread",
+                              detail=f"at most {rooms.MAX_BODY} characters in all; shorten it",
+                              field="fields", code="publication_too_long")
     thread_id = await rooms.unsafe_create_secretariat_thread(
-        conn, keyring.store, room.id, redacted["title"], _publication_markdown(redacted))
+        conn, keyring.store, room.id, redacted["title"], markdown)
     room_key = await keystore.current_key(conn, keyring.store, keystore.room_scope(room.id))
     now = _now()
     await queries.insert_publication(
