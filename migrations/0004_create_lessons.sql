@@ -50,6 +50,7 @@ CREATE TABLE lessons (
     status      text NOT NULL DEFAULT 'draft'
                 CHECK (status IN ('draft', 'approved', 'scheduled', 'presented')),
     created_by  uuid REFERENCES users (id),
+    edited_by   uuid REFERENCES users (id),    -- the last editor, for four-eyes approval
     approved_by uuid REFERENCES users (id),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()

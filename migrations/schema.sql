@@ -173,6 +173,7 @@ CREATE TABLE public.lessons (
     tags text[] DEFAULT '{}'::text[] NOT NULL,
     status text DEFAULT 'draft'::text NOT NULL,
     created_by uuid,
+    edited_by uuid,
     approved_by uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -697,6 +698,9 @@ ALTER TABLE ONLY public.lessons
 
 ALTER TABLE ONLY public.lessons
     ADD CONSTRAINT lessons_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.lessons
+    ADD CONSTRAINT lessons_edited_by_fkey FOREIGN KEY (edited_by) REFERENCES public.users(id);
 
 ALTER TABLE ONLY public.lessons
     ADD CONSTRAINT lessons_region_code_fkey FOREIGN KEY (region_code) REFERENCES public.regions(code);

@@ -20,6 +20,7 @@ async def _as(client: TestClient, user: TestUser) -> dict[str, str]:
 async def test_lessons_pipeline(client: TestClient) -> None:
     mod1 = await make_user(client, role="moderator")
     mod2 = await make_user(client, role="moderator")
+    mod3 = await make_user(client, role="moderator")
     facilitator = await make_user(client, role="facilitator")
     delegate = await make_user(client, role="delegate", state="GHA", name="Secret Source")
 
@@ -88,6 +89,9 @@ async def test_lessons_pipeline(client: TestClient) -> None:
         "tags": ["stockpile_theft_loss"], "takeaways": takeaways[:2], "cases": [case_id]},
         headers=h)
     assert r.status == 200 and (await r.json())["warnings"] == []
+    r = await client.post(f"/api/v1/lessons/{lesson['id']}/approve", headers=h)
+    assert r.status == 409  # four eyes: the last editor does not approve either
+    h = await _as(client, mod3)
     r = await client.post(f"/api/v1/lessons/{lesson['id']}/approve", headers=h)
     assert r.status == 200, await r.text()
 

@@ -54,7 +54,11 @@ KNOWN_PLACEHOLDERS = SCOPED | {"user_id"}
 ACCOUNT_PLACEHOLDERS = frozenset({"token", "session_id", "token_id", "user_id"})
 # {case}: a published case is read through its publication room, moderation routes are for
 # moderators only; tests/test_cases_access.py walks those routes the same way.
-OTHER_WALKED_PLACEHOLDERS = frozenset({"case"})
+# {workshop}, {lesson}, {session}, {item}, {flagged}, {takeaway}: the lessons pipeline and the
+# general review queue — a workshop's takeaways are read through its room (404 for
+# non-members), the rest is for moderators only; tests/test_lessons_access.py walks them.
+OTHER_WALKED_PLACEHOLDERS = frozenset({"case", "workshop", "lesson", "session", "item",
+                                       "flagged", "takeaway"})
 ROOM_PREFIXES = ("/rooms/", "/threads/", "/posts/", "/admin/rooms/", "/api/v1/rooms/",
                  "/api/v1/threads/", "/api/v1/posts/")
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")

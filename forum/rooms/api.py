@@ -43,7 +43,9 @@ def post_json(post: service.PostView) -> dict[str, Any]:
             "quote_of": str(post.quote_of) if post.quote_of else None,
             "created_at": post.created_at.isoformat(),
             "edited_at": post.edited_at.isoformat() if post.edited_at else None,
-            "deleted": post.deleted, "hidden": post.hidden, "destroyed": post.destroyed,
+            "deleted": post.deleted, "hidden": post.hidden,
+            "hidden_reason": post.hidden_reason if post.hidden else None,
+            "destroyed": post.destroyed,
             "revision_count": post.revision_count}
 
 

@@ -324,13 +324,17 @@ def queue_item_json(row: asyncpg.Record) -> dict[str, Any]:
 
 async def items_list(request: web.Request) -> web.Response:
     actor = actor_of(request)
-    assignee = request.query.get("assignee")
+    assignee = request.query.get("assignee") or None
+    try:
+        assignee_id = uuid.UUID(assignee) if assignee else None
+    except ValueError:
+        raise ValidationError("assignee is a user id", field="assignee",
+                              code="assignee_invalid") from None
     async with transaction(request.app[keys.POOL]) as conn:
         rows, counts = await queue.list_items(
             conn, actor, state=request.query.get("state") or None,
             kind=request.query.get("kind") or None,
-            region=request.query.get("region") or None,
-            assignee=parse_uuid(assignee) if assignee else None)
+            region=request.query.get("region") or None, assignee=assignee_id)
     return json_ok({"items": [queue_item_json(r) for r in rows], "counts": counts})
 
 

@@ -73,7 +73,8 @@ async def get_takeaways(conn: asyncpg.Connection,
 # --- lessons ---------------------------------------------------------------------------------
 
 _LESSON = ("l.id, l.title, l.summary, l.risk, l.indicators, l.mitigation, l.challenge, "
-           "l.region_code, l.tags, l.status, l.created_by, l.approved_by, l.created_at, "
+           "l.region_code, l.tags, l.status, l.created_by, l.edited_by, l.approved_by, "
+           "l.created_at, "
            "l.updated_at")
 
 
@@ -88,13 +89,14 @@ async def insert_lesson(conn: asyncpg.Connection, lesson_id: uuid.UUID, fields: 
 
 
 async def update_lesson(conn: asyncpg.Connection, lesson_id: uuid.UUID,
-                        fields: dict[str, object]) -> None:
+                        fields: dict[str, object], editor_id: uuid.UUID) -> None:
     await conn.execute(
         "UPDATE lessons SET title = $2, summary = $3, risk = $4, indicators = $5, "
         "mitigation = $6, challenge = $7, region_code = $8, tags = $9, status = 'draft', "
-        "approved_by = NULL, updated_at = now() WHERE id = $1",
+        "approved_by = NULL, edited_by = $10, updated_at = now() WHERE id = $1",
         lesson_id, fields["title"], fields["summary"], fields["risk"], fields["indicators"],
-        fields["mitigation"], fields["challenge"], fields["region_code"], fields["tags"])
+        fields["mitigation"], fields["challenge"], fields["region_code"], fields["tags"],
+        editor_id)
 
 
 async def get_lesson(conn: asyncpg.Connection, lesson_id: uuid.UUID) -> asyncpg.Record | None:

@@ -208,6 +208,10 @@ class Takeaway:
 async def add_takeaway(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
                        workshop_id: uuid.UUID, *, kind: object, body: object,
                        shareable: object = False) -> uuid.UUID:
+    # Membership first (404 for outsiders, as every room-scoped rule), then the input.
+    workshop, room = await access_workshop(conn, actor, workshop_id)
+    if actor.role != "moderator" and room.room_role != "facilitator":
+        raise ForbiddenError("Only the workshop's facilitators and moderators record takeaways")
     if kind not in TAKEAWAY_KINDS:
         raise ValidationError("Unknown kind of takeaway", detail="one of " +
                               ", ".join(TAKEAWAY_KINDS), field="kind", code="kind_invalid")
@@ -216,9 +220,6 @@ async def add_takeaway(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
     if not isinstance(shareable, bool):
         raise ValidationError("shareable is true or false", field="shareable",
                               code="shareable_invalid")
-    workshop, room = await access_workshop(conn, actor, workshop_id)
-    if actor.role != "moderator" and room.room_role != "facilitator":
-        raise ForbiddenError("Only the workshop's facilitators and moderators record takeaways")
     dek = await keystore.current_key(conn, keyring.store, keystore.room_scope(room.id))
     takeaway_id = uuid.uuid4()
     await queries.insert_takeaway(conn, takeaway_id, workshop_id, kind,
@@ -320,7 +321,11 @@ async def update_lesson(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor
     if row["status"] == "presented":
         raise ConflictError("A presented lesson is part of the record; it cannot change",
                             code="lesson_presented")
-    await queries.update_lesson(conn, lesson_id, fields)
+    if row["status"] == "scheduled":
+        # Editing sends a lesson back to draft: it would stay on an agenda unapproved.
+        raise ConflictError("Take the lesson off the agenda before editing it",
+                            code="lesson_scheduled")
+    await queries.update_lesson(conn, lesson_id, fields, actor.user_id)
     await queries.delete_sources(conn, lesson_id)
     await queries.insert_sources(conn, lesson_id, takeaway_ids, case_ids)
     await queue.enqueue(conn, "lesson", lesson_id, region_code=fields["region_code"])  # type: ignore[arg-type]
@@ -417,7 +422,8 @@ async def approve_lesson(conn: asyncpg.Connection, keyring: KeyRing, settings: S
         raise NotFoundError()
     if row["status"] != "draft":
         raise ConflictError("Only a draft can be approved", code="lesson_not_draft")
-    if settings.four_eyes and row["created_by"] == actor.user_id:
+    # Four eyes: neither its author nor whoever last edited it approves a lesson.
+    if settings.four_eyes and actor.user_id in (row["created_by"], row["edited_by"]):
         raise ConflictError("Another moderator must approve your lesson", code="four_eyes")
     lesson = await get_lesson(conn, actor, lesson_id)
     warnings = await leak_warnings(conn, keyring, lesson)
@@ -459,6 +465,13 @@ async def _session(conn: asyncpg.Connection, session_id: uuid.UUID, *,
     return row
 
 
+def _planned(session: asyncpg.Record) -> None:
+    """A held session's agenda is part of the record: closed to every change."""
+    if session["status"] != "planned":
+        raise ConflictError("This session has been held; its agenda is closed",
+                            code="session_held")
+
+
 async def list_sessions(conn: asyncpg.Connection, actor: Actor) -> list[asyncpg.Record]:
     _require_moderator(actor)
     return await queries.list_sessions(conn)
@@ -473,10 +486,7 @@ async def add_to_agenda(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor
     if len(lesson_ids) + len(case_ids) != 1:
         raise ValidationError("Add one lesson or one published case", field="lesson",
                               code="agenda_item_invalid")
-    session = await _session(conn, session_id, lock=True)
-    if session["status"] != "planned":
-        raise ConflictError("This session has been held; its agenda is closed",
-                            code="session_held")
+    _planned(await _session(conn, session_id, lock=True))
     lesson_id = lesson_ids[0] if lesson_ids else None
     case_id = case_ids[0] if case_ids else None
     if lesson_id is not None:
@@ -509,10 +519,7 @@ async def _agenda_item(conn: asyncpg.Connection, session_id: uuid.UUID,
 async def remove_from_agenda(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
                              session_id: uuid.UUID, item_id: uuid.UUID) -> None:
     _require_moderator(actor)
-    session = await _session(conn, session_id, lock=True)
-    if session["status"] != "planned":
-        raise ConflictError("This session has been held; its agenda is closed",
-                            code="session_held")
+    _planned(await _session(conn, session_id, lock=True))
     item = await _agenda_item(conn, session_id, item_id)
     await queries.delete_agenda_item(conn, item_id)
     remaining = await queries.list_agenda(conn, session_id)
@@ -529,7 +536,7 @@ async def reorder_agenda(conn: asyncpg.Connection, keyring: KeyRing, actor: Acto
     """Set the agenda order: ``order`` lists every item id of the session exactly once."""
     _require_moderator(actor)
     ids = _ids(order, "order")
-    await _session(conn, session_id, lock=True)
+    _planned(await _session(conn, session_id, lock=True))
     current = await queries.list_agenda(conn, session_id)
     if sorted(ids) != sorted(r["id"] for r in current):
         raise ValidationError("List every agenda item exactly once", field="order",
@@ -560,6 +567,7 @@ async def set_presenter_notes(conn: asyncpg.Connection, keyring: KeyRing, actor:
                               session_id: uuid.UUID, item_id: uuid.UUID, notes: object) -> None:
     _require_moderator(actor)
     notes_ok = _text(notes, "notes", MAX_NOTES, required=False)
+    _planned(await _session(conn, session_id, lock=True))
     await _agenda_item(conn, session_id, item_id)
     await queries.update_agenda_notes(conn, item_id, notes_ok)
     await audit.record(conn, keyring.audit_key, actor_id=actor.user_id, action="agenda.notes",

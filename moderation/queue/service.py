@@ -450,6 +450,7 @@ async def published_case(conn: asyncpg.Connection, keyring: KeyRing, settings: S
 # --- items of every kind: flagged posts, takeaways, lessons -----------------------------------
 
 ITEM_KINDS = ("case", "flag", "takeaway", "lesson")
+AUTO_HIDE_REASON = "Hidden pending review."
 
 
 async def enqueue(conn: asyncpg.Connection, kind: str, target_id: uuid.UUID, *,
@@ -528,7 +529,7 @@ async def flag_filed(conn: asyncpg.Connection, settings: Settings, post_id: uuid
     await enqueue(conn, "flag", post_id, region_code=region_code)
     threshold = settings.flag_hide_threshold
     if threshold and await queries.count_open_flags(conn, post_id) >= threshold:
-        await queries.update_post_hidden(conn, post_id, "Hidden pending review.")
+        await queries.update_post_hidden(conn, post_id, AUTO_HIDE_REASON)
         return True
     return False
 
@@ -568,10 +569,13 @@ async def moderate_flag(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor
     item = await queries.lock_item(conn, "flag", post_id)
     if item is None:
         raise NotFoundError()
+    post = await rooms.unsafe_get_post_for_review(conn, keyring.store, post_id)
     now = _now()
     if action == "hide":
         await queries.update_post_hidden(conn, post_id, reason_ok)
-    elif action == "restore":
+    elif action == "restore" or (action == "dismiss" and post is not None
+                                 and post.hidden_reason == AUTO_HIDE_REASON):
+        # Dismissing the flags of a post the threshold hid also shows it again.
         await queries.update_post_hidden(conn, post_id, None)
     await queries.resolve_flags(conn, post_id)
     await queries.update_item(conn, item["id"], "done", actor.user_id, now)
