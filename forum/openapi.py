@@ -6,10 +6,12 @@ survive a property-based run against the real app in which every response must h
 documented status and match its documented body.
 
 Reading guide: small schema helpers first, then the component schemas (the JSON shapes of
-``forum/auth/api.py``, ``forum/rooms/api.py``, ``forum/cases/api.py`` and
-``moderation/queue/api.py``), then one ``_Paths.add`` call per route, in the order of the
-handlers' ``setup_routes``. Limits come from the services and the cases' enumerations from
-``forum/cases/vocabulary.py``, so the document cannot drift from the rules it describes.
+``forum/auth/api.py``, ``forum/rooms/api.py``, ``forum/cases/api.py``,
+``moderation/queue/api.py`` and ``moderation/curation/api.py``), then one ``_Paths.add`` call
+per route, in the order of the handlers' ``setup_routes``. Limits come from the services (the
+few written inline there are named below, next to the enumerations) and the cases'
+enumerations from ``forum/cases/vocabulary.py``, so the document cannot drift from the rules it
+describes.
 Error responses are inferred from the pipeline: every route can answer 401 (public ones to an
 invalid Bearer token), every unsafe method 403 (cross-site, or a cookie session without its
 CSRF token), every JSON body 413/415/422; each route adds the errors of its own service.
@@ -21,11 +23,13 @@ import re
 from typing import Any
 
 from crypto import receipts
+from forum.audit import service as audit
 from forum.auth import passwords
 from forum.auth import service as auth
 from forum.cases import service as cases
 from forum.cases import vocabulary
 from forum.rooms import service as rooms
+from moderation.curation import service as curation
 from moderation.queue import service as queue
 
 Schema = dict[str, Any]
@@ -41,6 +45,21 @@ ITEM_STATES = ("open", "claimed", "waiting", "done")
 HISTORY_ACTIONS = ("released", "source_answered", "claimed", "asked", "redacted", "approved",
                    "rejected", "published", "withdrawn_by_source")
 PERIOD_PATTERN = "^[0-9]{4}(-Q[1-4])?$"
+# The lessons pipeline: CHECK constraints of migrations/0004_create_lessons.sql (pinned by the
+# tests), and what moderation/queue and moderation/curation write to a general item's history.
+LESSON_STATUSES = ("draft", "approved", "scheduled", "presented")
+SESSION_STATUSES = ("planned", "held")
+ITEM_HISTORY_ACTIONS = (*HISTORY_ACTIONS, "queued", "used_in_lesson", "dismissed", "hide",
+                        "restore", "dismiss")
+FLAG_ACTIONS = ("hide", "restore", "dismiss")
+# Limits written inline in the services (moderation/curation/service.py ``_check_lesson`` and
+# ``create_workshop``, moderation/queue/service.py ``moderate_flag``, forum/audit/service.py
+# ``parse_filters``).
+MAX_TAGS = 30
+MAX_OFFICIALS = 100_000
+MAX_HIDE_REASON = 500
+MAX_AUDIT_ACTOR = 254
+MAX_AUDIT_ACTION = 64
 ISO3_PATTERN = "^[A-Z]{3}$"
 # A receipt as issued (display form), and as it may be typed back: any case, dashes optional,
 # I and 1 read as L (crypto/receipts.py ``normalise_receipt``; it also accepts spaces, other
@@ -300,7 +319,13 @@ def _schemas() -> dict[str, Schema]:
                    "field": string(description="The input the error is about"),
                    "max_length": integer(1, description="The limit a too-long input broke"),
                    "status_now": {"enum": list(CASE_STATUSES),
-                                  "description": "The case's status (conflicts about cases)"}},
+                                  "description": "The case's status (conflicts about cases)"},
+                   "warnings": array(obj({
+                       "case_id": UUID, "field": {"enum": list(curation.LEAK_FIELDS)}},
+                       closed=True)) | {
+                       "description": "`leak_warning`: the linked cases' sensitive fields the "
+                                      "lesson repeats (the values are in the lesson's own "
+                                      "`warnings`)"}},
                   ["type", "title", "status", "code"]),
             "description": "RFC 9457 problem details",
         },
@@ -334,10 +359,145 @@ def _schemas() -> dict[str, Schema]:
             "html": nullable(TEXT) | {"description": "Sanitised HTML rendering of body"},
             "quote_of": nullable(UUID), "created_at": DATE_TIME,
             "edited_at": nullable(DATE_TIME), "deleted": BOOL, "hidden": BOOL,
+            "hidden_reason": nullable(TEXT) | {
+                "description": "Why the moderators hid the post (shown to members)"},
             "destroyed": BOOL, "revision_count": COUNT}, closed=True),
         "Revision": obj({"revision": integer(1), "body": nullable(string(rooms.MAX_BODY)),
                          "editor": nullable(TEXT), "created_at": DATE_TIME}, closed=True),
         **_case_schemas(),
+        **_curation_schemas(),
+    }
+
+
+# The workshop's title is also its room's name (single line, the rooms' limit).
+WORKSHOP_TITLE = min(curation.MAX_TITLE, rooms.MAX_ROOM_NAME)
+LESSON_TAGS = sorted({code for name in curation.TAG_VOCABULARIES
+                      for code in vocabulary.MULTI[name]})
+
+
+def _lesson_text_properties() -> dict[str, Schema]:
+    """A lesson's texts as stored: trimmed, empty optional ones as ""."""
+    return {name: string(maximum, min_length=1 if name == "summary" else None)
+            for name, maximum in curation.LESSON_TEXT_FIELDS.items()}
+
+
+def _curation_schemas() -> dict[str, Schema]:
+    tags = array({"enum": LESSON_TAGS}) | {"uniqueItems": True, "maxItems": MAX_TAGS,
+                                            "description": "Sorted"}
+    lesson_fields = obj({**_lesson_text_properties(), "tags": tags}, closed=True)
+    published = {**{name: schema for name, schema in _redacted_properties().items()
+                    if name != "title"},
+                 **{name: _analytic_properties()[name] for name in PUBLISHED_ANALYTIC}}
+    case_fields = obj(published) | {
+        "required": [name for name in published if name != "attributed_state"],
+        "additionalProperties": False,
+        "description": "The published, redacted case without its title (attributed_state "
+                       "only when set)"}
+    agenda_common = {"position": integer(1), "region": nullable(TEXT),
+                     "presenter_notes": string(curation.MAX_NOTES)}
+    return {
+        "Workshop": obj({
+            "id": UUID, "title": string(WORKSHOP_TITLE, min_length=1),
+            "region_code": nullable(TEXT), "place": string(curation.MAX_PLACE),
+            "starts_on": DATE, "ends_on": DATE,
+            "officials_trained": integer(0, MAX_OFFICIALS), "room_id": UUID,
+            "room_slug": string(pattern=SLUG_PATTERN) | {
+                "description": "The workshop's room (kind `workshop`)"}}, closed=True),
+        "Takeaway": obj({
+            "id": UUID, "workshop_id": UUID, "kind": {"enum": list(curation.TAKEAWAY_KINDS)},
+            "body": nullable(string(curation.MAX_TAKEAWAY, min_length=1)) | {
+                "description": "null when the workshop room's key was destroyed"},
+            "shareable": {"type": "boolean", "description": "Moderators may use it in a "
+                                                            "lesson"},
+            "author": nullable(DISPLAY_NAME), "created_at": DATE_TIME}, closed=True),
+        "LessonSummary": obj({
+            "id": UUID, "title": string(curation.MAX_TITLE, min_length=1),
+            "status": {"enum": list(LESSON_STATUSES)},
+            "region_code": nullable(TEXT) | {"description": "null: cross-regional"},
+            "tags": tags, "updated_at": DATE_TIME}, closed=True),
+        "LeakWarning": obj({
+            "case_id": UUID, "field": {"enum": list(curation.LEAK_FIELDS)},
+            "value": string(min_length=1, description="The repeated sensitive value")},
+            closed=True),
+        "Lesson": obj({
+            "id": UUID, "title": string(curation.MAX_TITLE, min_length=1),
+            **_lesson_text_properties(),
+            "region_code": nullable(TEXT) | {"description": "null: cross-regional"},
+            "tags": tags, "status": {"enum": list(LESSON_STATUSES)},
+            "takeaways": array(UUID) | {"maxItems": curation.MAX_SOURCES},
+            "cases": array(UUID) | {"maxItems": curation.MAX_SOURCES},
+            "warnings": array(ref("LeakWarning")) | {
+                "description": "Sensitive values of the linked cases that the lesson repeats "
+                               "(after approval: those acknowledged)"}}, closed=True),
+        "DiefSession": obj({
+            "id": UUID, "title": string(curation.MAX_TITLE, min_length=1), "held_on": DATE,
+            "place": string(curation.MAX_PLACE, min_length=1),
+            "status": {"enum": list(SESSION_STATUSES)},
+            "items": COUNT | {"description": "Agenda items"}}, closed=True),
+        "Briefing": obj({
+            "id": UUID, "title": string(curation.MAX_TITLE, min_length=1), "held_on": DATE,
+            "place": string(curation.MAX_PLACE, min_length=1),
+            "status": {"enum": list(SESSION_STATUSES)},
+            "agenda": array({"anyOf": [
+                obj({**agenda_common, "kind": {"const": "lesson"},
+                     "title": string(curation.MAX_TITLE, min_length=1),
+                     "fields": lesson_fields}, closed=True) | {
+                    "description": "A lesson; region null: cross-regional"},
+                obj({**agenda_common, "kind": {"const": "case"},
+                     "title": string(queue.MAX_TITLE, min_length=1) | {
+                         "description": "The published title; — once unreadable"},
+                     "fields": {"anyOf": [case_fields, {
+                         "type": "object", "maxProperties": 0,
+                         "description": "The publication's room key was destroyed"}]}},
+                    closed=True) | {
+                    "description": "A published case; region null: undisclosed"}]}) | {
+                "description": "In order; never a source, a linked case's sensitive field "
+                               "or who submitted anything"}}, closed=True),
+        "Indicators": obj({
+            "workshops": COUNT, "workshops_target": integer(0, const=curation.WORKSHOP_TARGET),
+            "officials_trained": COUNT,
+            "officials_target": integer(0, const=curation.OFFICIALS_TARGET),
+            "cases_shared": COUNT | {"description": "Released to the moderators"},
+            "cases_published": COUNT, "lessons_presented": COUNT, "lessons_total": COUNT,
+            "monthly": array(obj({"month": string(pattern="^[0-9]{4}-(0[1-9]|1[0-2])$"),
+                                  "posts": COUNT, "active_members": COUNT}, closed=True)) | {
+                "minItems": 12, "maxItems": 12,
+                "description": "The last 12 months (UTC), oldest first"}}, closed=True),
+        "AuditLog": obj({
+            "verify": obj({"ok": BOOL, "checked": COUNT | {"description": "Entries checked"},
+                           "problem": nullable(TEXT) | {"description": "The first entry that "
+                                                                       "does not check out"},
+                           "head": string(pattern="^[0-9]+:[0-9a-f]{64}$", description=(
+                               "SEQ:MAC of the last good entry, to keep off the host"))},
+                          closed=True),
+            "entries": array(obj({
+                "seq": integer(1), "at": DATE_TIME,
+                "actor": nullable(string(auth.MAX_EMAIL)) | {
+                    "description": "The actor's email; null for the system"},
+                "action": TEXT, "target_type": TEXT, "target_id": TEXT,
+                "details": {"type": "object"}}, closed=True)) | {
+                "maxItems": audit.AuditFilters.limit, "description": "Newest first"}},
+            closed=True),
+        "ReviewItem": obj({
+            "id": UUID, "kind": {"enum": list(queue.ITEM_KINDS)},
+            "target_id": UUID | {"description": "The case, flagged post, takeaway or lesson"},
+            "state": {"enum": list(ITEM_STATES)},
+            "region_code": nullable(TEXT), "assignee": nullable(DISPLAY_NAME),
+            "released_at": DATE_TIME}, closed=True),
+        "FlaggedPost": obj({
+            "post": nullable(obj({
+                "id": UUID, "thread_id": UUID, "author": nullable(TEXT),
+                "body": nullable(string(rooms.MAX_BODY)) | {
+                    "description": "Markdown, hidden text included; null when deleted or "
+                                   "destroyed"},
+                "html": nullable(TEXT), "hidden": BOOL,
+                "hidden_reason": nullable(TEXT)}, closed=True)) | {
+                "description": "null if the post is gone"},
+            "flags": array(obj({
+                "reason": {"enum": list(rooms.FLAG_REASONS)},
+                "note": nullable(string(rooms.MAX_FLAG_NOTE)),
+                "by": nullable(DISPLAY_NAME), "at": DATE_TIME}, closed=True)) | {
+                "description": "The open flags"}}, closed=True),
     }
 
 
@@ -389,6 +549,13 @@ PATH_PARAMETERS: dict[str, Schema] = {
     "token": {"description": "The invitation token from the link",
               "schema": string(100, min_length=20)},
     "case": {"description": "The case's id", "schema": UUID},
+    "workshop": {"description": "The workshop's id", "schema": UUID},
+    "lesson": {"description": "The lesson's id", "schema": UUID},
+    "session": {"description": "The DIEF session's id", "schema": UUID},
+    "item": {"description": "The item's id: an agenda item (under a DIEF session) or a review "
+                            "item (under moderation/items)", "schema": UUID},
+    "flagged": {"description": "The flagged post's id", "schema": UUID},
+    "takeaway": {"description": "The takeaway's id", "schema": UUID},
 }
 
 
@@ -712,6 +879,239 @@ def _moderation_paths(p: _Paths) -> None:
           errors=(404, 409))
 
 
+def _workshops_paths(p: _Paths) -> None:
+    p.tag = "workshops"
+    workshop = ref("Workshop")
+    officials = integer(0, MAX_OFFICIALS, description="Officials trained at the workshop")
+    p.add("GET", "/api/v1/workshops", "api.workshops_list",
+          "Workshops: every one for moderators, otherwise those whose room you are a member of",
+          {200: json_response("Workshops, newest first", obj(
+              {"workshops": array(workshop)}, closed=True))})
+    p.add("POST", "/api/v1/workshops", "api.workshops_create",
+          "Create a workshop and its room (moderators, who join the room)",
+          {201: json_response("The workshop", workshop)},
+          body=obj({"slug": string(rooms.MAX_SLUG, pattern=SLUG_PATTERN,
+                                   description="The room's slug"),
+                    "title": string(WORKSHOP_TITLE, min_length=1,
+                                    description="Also the room's name"),
+                    "region": nullable(string(description="A region code")),
+                    "place": nullable(string(curation.MAX_PLACE)),
+                    "starts_on": DATE, "ends_on": DATE | {"description": "Not before starts_on"},
+                    "officials_trained": officials | {"default": 0}},
+                   ["slug", "title", "starts_on", "ends_on"]),
+          errors=(409,))
+    p.add("PUT", "/api/v1/workshops/{workshop}/officials-trained", "api.workshop_officials",
+          "Set how many officials the workshop trained (moderators)",
+          {200: json_response("The new count", obj({"officials_trained": officials},
+                                                   closed=True))},
+          body=obj({"officials_trained": officials}, ["officials_trained"]), errors=(404,))
+    p.add("GET", "/api/v1/workshops/{workshop}/takeaways", "api.takeaways_list",
+          "A workshop's takeaways, for the members of its room",
+          {200: json_response("The workshop and its takeaways, oldest first", obj(
+              {"workshop": workshop, "takeaways": array(ref("Takeaway"))}, closed=True))},
+          errors=(404,))
+    p.add("POST", "/api/v1/workshops/{workshop}/takeaways", "api.takeaways_create",
+          "Record a takeaway (the workshop's facilitators, and moderators who are members)",
+          {201: json_response("Recorded; a shareable one enters the review queue",
+                              obj({"id": UUID}, closed=True))},
+          body=obj({"kind": {"enum": list(curation.TAKEAWAY_KINDS)},
+                    "body": string(curation.MAX_TAKEAWAY, min_length=1),
+                    "shareable": {"type": "boolean", "default": False,
+                                  "description": "May be used in a lesson"}},
+                   ["kind", "body"]),
+          errors=(404,))
+
+
+def _lesson_body() -> Schema:
+    texts = {name: schema if name == "summary" else nullable(schema)
+             for name, schema in _lesson_text_properties().items()}
+    ids = array(UUID) | {"maxItems": curation.MAX_SOURCES}
+    return obj({
+        "title": string(curation.MAX_TITLE, min_length=1), **texts,
+        "region": nullable(string(description="A region code; absent or null: "
+                                              "cross-regional")),
+        "tags": nullable(array({"enum": LESSON_TAGS}) | {"maxItems": MAX_TAGS}) | {
+            "description": "Codes of the case vocabularies " + ", ".join(
+                curation.TAG_VOCABULARIES) + " (repeats are dropped)"},
+        "takeaways": nullable(ids) | {"description": "Shareable takeaways it distils"},
+        "cases": nullable(ids) | {"description": "Published cases it draws on"},
+    }, ["title", "summary"])
+
+
+def _lessons_paths(p: _Paths) -> None:
+    p.tag = "lessons"
+    lesson = ref("Lesson")
+    p.add("GET", "/api/v1/lessons", "api.lessons_list", "Lessons (moderators)",
+          {200: json_response("Lessons, last updated first", obj(
+              {"lessons": array(ref("LessonSummary"))}, closed=True))},
+          parameters=(query("status", {"enum": list(LESSON_STATUSES)},
+                            "Only lessons with this status"),),
+          errors=(403, 422))
+    p.add("POST", "/api/v1/lessons", "api.lessons_create",
+          "Distil takeaways and published cases into a draft lesson (moderators)",
+          {201: json_response("The draft, with its leak warnings", lesson)},
+          body=_lesson_body(),
+          description="The lesson enters the review queue. Its warnings name the sensitive "
+                      "values of the linked cases that its text repeats.")
+    p.add("GET", "/api/v1/lessons/{lesson}", "api.lesson_show",
+          "A lesson with its sources and leak warnings (moderators)",
+          {200: json_response("The lesson", lesson)}, errors=(403, 404))
+    p.add("PUT", "/api/v1/lessons/{lesson}", "api.lesson_update",
+          "Rewrite a lesson (moderators); it goes back to draft",
+          {200: json_response("The draft, with its leak warnings", lesson)},
+          body=_lesson_body(), errors=(404, 409),
+          description="Refused (409) while the lesson is on an agenda (`lesson_scheduled`) "
+                      "and once presented (`lesson_presented`).")
+    p.add("POST", "/api/v1/lessons/{lesson}/approve", "api.lesson_approve",
+          "Approve a draft lesson (moderators)",
+          {200: json_response("The approved lesson; warnings: those acknowledged", lesson)},
+          body=obj({"acknowledge_warnings": {
+              "type": "boolean", "default": False,
+              "description": "Approve although the lesson repeats a linked case's sensitive "
+                             "value"}}),
+          body_required=False, errors=(404, 409),
+          description="409 `lesson_not_draft`; `four_eyes` (DIEF_FOUR_EYES: not by its author "
+                      "or last editor); `leak_warning` while it repeats a linked case's "
+                      "sensitive value and acknowledge_warnings is not true (the problem's "
+                      "`warnings` names the fields).")
+
+
+def _sessions_paths(p: _Paths) -> None:
+    p.tag = "DIEF sessions"
+    held = ("409 `session_held` once the session was held: its agenda is part of the "
+            "record.")
+    notes = string(curation.MAX_NOTES, description="Presenter notes")
+    p.add("GET", "/api/v1/dief-sessions", "api.dief_sessions_list",
+          "DIEF sessions (moderators)",
+          {200: json_response("Sessions, latest first", obj(
+              {"sessions": array(ref("DiefSession"))}, closed=True))},
+          errors=(403,))
+    p.add("POST", "/api/v1/dief-sessions", "api.dief_sessions_create",
+          "Plan a DIEF session (moderators)",
+          {201: json_response("Planned", obj({"id": UUID}, closed=True))},
+          body=obj({"title": string(curation.MAX_TITLE, min_length=1), "held_on": DATE,
+                    "place": nullable(string(curation.MAX_PLACE, default="Geneva"))},
+                   ["title", "held_on"]))
+    p.add("GET", "/api/v1/dief-sessions/{session}", "api.dief_session_show",
+          "A session with its agenda, as in the briefing pack (moderators)",
+          {200: json_response("The session", ref("Briefing"))}, errors=(403, 404))
+    p.add("GET", "/api/v1/dief-sessions/{session}/briefing", "api.dief_session_briefing",
+          "The printable briefing pack (moderators)",
+          {200: {"description": "The briefing pack, labels in your language",
+                 "headers": {"Content-Disposition": {
+                     "required": False, "description": "Markdown: an attachment named "
+                                                       "briefing-YYYY-MM-DD.md",
+                     "schema": TEXT}},
+                 "content": {"text/markdown": {"schema": TEXT},
+                             "text/html": {"schema": TEXT}}}},
+          parameters=(query("format", {"enum": ["md", "html"], "default": "md"},
+                            "Markdown (text/markdown) or HTML (text/html)"),),
+          errors=(403, 404, 422))
+    p.add("POST", "/api/v1/dief-sessions/{session}/agenda", "api.agenda_add",
+          "Put an approved lesson or a published case at the end of the agenda (moderators)",
+          {201: json_response("The agenda item", obj({"id": UUID}, closed=True))},
+          body=obj({"lesson": nullable(UUID | {"description": "An approved lesson"}),
+                    "case": nullable(UUID | {"description": "A published case"}),
+                    "notes": nullable(notes)}) | {
+              "description": "Exactly one of lesson and case"},
+          errors=(404, 409),
+          description="409 `already_on_agenda` for what this agenda already holds. " + held)
+    p.add("PUT", "/api/v1/dief-sessions/{session}/agenda", "api.agenda_reorder",
+          "Reorder the agenda (moderators)",
+          {200: json_response("The new order", obj({"order": array(UUID)}, closed=True))},
+          body=obj({"order": array(UUID) | {
+              "maxItems": curation.MAX_SOURCES,
+              "description": "Every agenda item's id, once each, in the new order"}},
+              ["order"]),
+          errors=(404, 409), description=held)
+    p.add("PATCH", "/api/v1/dief-sessions/{session}/agenda/{item}", "api.agenda_item_update",
+          "Set an agenda item's presenter notes (moderators)",
+          {200: json_response("The notes as stored", obj({"id": UUID, "notes": notes},
+                                                         closed=True))},
+          body=obj({"notes": nullable(notes)}), errors=(404, 409), description=held)
+    p.add("DELETE", "/api/v1/dief-sessions/{session}/agenda/{item}", "api.agenda_item_delete",
+          "Take an item off the agenda (moderators); a lesson on no other agenda is approved "
+          "again", {204: empty("Removed")}, errors=(404, 409), description=held)
+    p.add("POST", "/api/v1/dief-sessions/{session}/held", "api.dief_session_held",
+          "Record that the session took place (moderators); its lessons count as presented",
+          {200: json_response("Held (also when it already was)", obj(
+              {"id": UUID, "status": {"const": "held"}}, closed=True))},
+          errors=(404,))
+
+
+def _oversight_paths(p: _Paths) -> None:
+    p.tag = "indicators and audit"
+    p.add("GET", "/api/v1/indicators", "api.indicators",
+          "Programme indicators, computed from the data (moderators, administrators, donors)",
+          {200: json_response("Aggregates only", ref("Indicators"))}, errors=(403,))
+    p.add("GET", "/api/v1/audit", "api.audit",
+          "The audit log, and whether its chain verifies (moderators, administrators)",
+          {200: json_response("The chain's state and the matching entries",
+                              ref("AuditLog"))},
+          parameters=(
+              query("actor", string(MAX_AUDIT_ACTOR), "Only entries by the user with this "
+                                                      "email (case-insensitive)"),
+              query("action", string(MAX_AUDIT_ACTION, pattern="^[A-Za-z0-9._]*$"),
+                    "An action (`case.publish`) or its prefix (`case`)"),
+              query("since", DATE, "From this day (UTC)"),
+              query("until", DATE, "Before this day (UTC)")),
+          errors=(403, 422))
+
+
+def _review_paths(p: _Paths) -> None:
+    p.tag = "review queue"
+    p.add("GET", "/api/v1/moderation/items", "api.moderation_items",
+          "The review queue of every kind: cases, flagged posts, takeaways, lessons "
+          "(moderators); done items last",
+          {200: json_response("Items, and how many of each kind are in each state", obj({
+              "items": array(ref("ReviewItem")) | {"maxItems": 200},
+              "counts": obj({kind: obj({state: COUNT for state in ITEM_STATES}) | {
+                  "additionalProperties": False} for kind in queue.ITEM_KINDS}) | {
+                  "additionalProperties": False,
+                  "description": "By kind, then state; absent when none"}}, closed=True))},
+          parameters=(query("kind", {"enum": list(queue.ITEM_KINDS)}, "Only items of this kind"),
+                      query("state", {"enum": list(ITEM_STATES)}, "Only items in this state"),
+                      query("region", string(description="A region code"),
+                            "Only items of this region"),
+                      query("assignee", UUID, "Only items claimed by this user")),
+          errors=(403, 422))
+    p.add("POST", "/api/v1/moderation/items/{item}/claim", "api.moderation_item_claim",
+          "Claim an open item (moderators)",
+          {200: json_response("Claimed", obj({"id": UUID, "state": {"const": "claimed"},
+                                              "assignee_id": UUID}, closed=True))},
+          errors=(404, 409), description="409 `item_not_open` when another moderator has it, "
+                                         "or it is not open.")
+    p.add("GET", "/api/v1/moderation/items/{item}/history", "api.moderation_item_history",
+          "What happened to an item (moderators)",
+          {200: json_response("Oldest first", obj({"history": array(obj({
+              "action": {"enum": list(ITEM_HISTORY_ACTIONS)}, "actor": nullable(DISPLAY_NAME),
+              "note": nullable(string(queue.MAX_REASON)), "at": DATE_TIME}, closed=True))},
+              closed=True))},
+          errors=(403, 404))
+    p.add("GET", "/api/v1/moderation/flags/{flagged}", "api.moderation_flag",
+          "A flagged post and its open flags, whatever its room (moderators)",
+          {200: json_response("The post and its flags", ref("FlaggedPost"))},
+          errors=(403, 404))
+    p.add("POST", "/api/v1/moderation/flags/{flagged}", "api.moderation_flag_act",
+          "Hide, restore or dismiss a flagged post (moderators); its flags are resolved",
+          {200: json_response("Done", obj({"post_id": UUID,
+                                           "action": {"enum": list(FLAG_ACTIONS)}},
+                                          closed=True))},
+          body=obj({"action": {"enum": list(FLAG_ACTIONS)},
+                    "reason": nullable(string(MAX_HIDE_REASON, description=(
+                        "Required to hide; shown to members in place of the post")))},
+                   ["action"]),
+          errors=(404,),
+          description="`dismiss` also shows again a post that enough flags hid pending "
+                      "review.")
+    p.add("POST", "/api/v1/moderation/takeaways/{takeaway}/dismiss",
+          "api.moderation_takeaway_dismiss",
+          "Take a shareable takeaway out of the review queue (moderators)",
+          {200: json_response("Done", obj({"takeaway_id": UUID, "state": {"const": "done"}},
+                                          closed=True))},
+          errors=(404,))
+
+
 def document(base_url: str) -> dict[str, Any]:
     paths = _Paths()
     _auth_paths(paths)
@@ -719,6 +1119,11 @@ def document(base_url: str) -> dict[str, Any]:
     _posts_paths(paths)
     _cases_paths(paths)
     _moderation_paths(paths)
+    _workshops_paths(paths)
+    _lessons_paths(paths)
+    _sessions_paths(paths)
+    _oversight_paths(paths)
+    _review_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "DIEF Forum API", "version": "1",

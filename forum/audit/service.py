@@ -180,8 +180,9 @@ def parse_filters(query: Mapping[str, str]) -> AuditFilters:
 
     actor = (query.get("actor") or "").strip().lower() or None
     action = (query.get("action") or "").strip() or None
-    if (actor and len(actor) > 254) or (action and (len(action) > 64 or not all(
-            c.isalnum() or c in "._" for c in action))):
+    if actor and (len(actor) > 254 or "\x00" in actor):  # PostgreSQL text cannot hold NUL
+        raise ValidationError("Invalid filter", field="actor", code="filter_invalid")
+    if action and (len(action) > 64 or not all(c.isalnum() or c in "._" for c in action)):
         raise ValidationError("Invalid filter", field="action", code="filter_invalid")
     return AuditFilters(actor, action, day("since"), day("until"))
 

@@ -249,9 +249,9 @@ async def agenda_reorder(request: web.Request) -> web.Response:
     session_id = parse_uuid(request.match_info["session"])
     body = await read_json(request)
     async with transaction(request.app[keys.POOL]) as conn:
-        await service.reorder_agenda(conn, request.app[keys.KEYRING], actor, session_id,
-                                     body.get("order"))
-    return json_ok({"order": body.get("order")})
+        order = await service.reorder_agenda(conn, request.app[keys.KEYRING], actor,
+                                             session_id, body.get("order"))
+    return json_ok({"order": [str(item_id) for item_id in order]})
 
 
 async def agenda_item_update(request: web.Request) -> web.Response:
@@ -260,9 +260,9 @@ async def agenda_item_update(request: web.Request) -> web.Response:
     item_id = parse_uuid(request.match_info["item"])
     body = await read_json(request)
     async with transaction(request.app[keys.POOL]) as conn:
-        await service.set_presenter_notes(conn, request.app[keys.KEYRING], actor, session_id,
-                                          item_id, body.get("notes"))
-    return json_ok({"id": str(item_id), "notes": body.get("notes")})
+        notes = await service.set_presenter_notes(conn, request.app[keys.KEYRING], actor,
+                                                  session_id, item_id, body.get("notes"))
+    return json_ok({"id": str(item_id), "notes": notes})
 
 
 async def agenda_item_delete(request: web.Request) -> web.Response:

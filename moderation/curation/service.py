@@ -135,7 +135,8 @@ async def create_workshop(conn: asyncpg.Connection, keyring: KeyRing, actor: Act
                           officials_trained: object = 0) -> Workshop:
     """A workshop and its ``workshop`` room; the creating moderator joins the room."""
     _require_moderator(actor)
-    title_ok = _text(title, "title", MAX_TITLE)
+    # The title is also the room's name: the rooms' limit, so the error names the title.
+    title_ok = _text(title, "title", min(MAX_TITLE, rooms.MAX_ROOM_NAME))
     place_ok = _text(place, "place", MAX_PLACE, required=False)
     start, end = _date(starts_on, "starts_on"), _date(ends_on, "ends_on")
     if end < start:
@@ -532,8 +533,9 @@ async def remove_from_agenda(conn: asyncpg.Connection, keyring: KeyRing, actor: 
 
 
 async def reorder_agenda(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
-                         session_id: uuid.UUID, order: object) -> None:
-    """Set the agenda order: ``order`` lists every item id of the session exactly once."""
+                         session_id: uuid.UUID, order: object) -> list[uuid.UUID]:
+    """Set the agenda order: ``order`` lists every item id of the session exactly once.
+    Returns the new order."""
     _require_moderator(actor)
     ids = _ids(order, "order")
     _planned(await _session(conn, session_id, lock=True))
@@ -546,6 +548,7 @@ async def reorder_agenda(conn: asyncpg.Connection, keyring: KeyRing, actor: Acto
     await audit.record(conn, keyring.audit_key, actor_id=actor.user_id,
                        action="agenda.reorder", target_type="dief_session",
                        target_id=str(session_id))
+    return ids
 
 
 async def move_agenda_item(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
@@ -564,7 +567,8 @@ async def move_agenda_item(conn: asyncpg.Connection, keyring: KeyRing, actor: Ac
 
 
 async def set_presenter_notes(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
-                              session_id: uuid.UUID, item_id: uuid.UUID, notes: object) -> None:
+                              session_id: uuid.UUID, item_id: uuid.UUID, notes: object) -> str:
+    """Set an agenda item's presenter notes; returns them as stored."""
     _require_moderator(actor)
     notes_ok = _text(notes, "notes", MAX_NOTES, required=False)
     _planned(await _session(conn, session_id, lock=True))
@@ -572,6 +576,7 @@ async def set_presenter_notes(conn: asyncpg.Connection, keyring: KeyRing, actor:
     await queries.update_agenda_notes(conn, item_id, notes_ok)
     await audit.record(conn, keyring.audit_key, actor_id=actor.user_id, action="agenda.notes",
                        target_type="dief_session", target_id=str(session_id))
+    return notes_ok
 
 
 async def mark_held(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,

@@ -346,14 +346,16 @@ async def reject(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor, case_
                        target_type="case", target_id=str(case_id))
 
 
-def _publication_markdown(content: dict[str, Any]) -> str:
-    """The first post of a published case's discussion thread."""
+def _publication_markdown(case_id: uuid.UUID, content: dict[str, Any]) -> str:
+    """The first post of a published case's discussion thread (with a link to the case's
+    structured page, which members of the room can open)."""
     lines = [content["narrative"], ""]
     labels = vocabulary.SENSITIVE_FIELDS
     for name in vocabulary.SENSITIVE_FIELDS:
         if name != "narrative" and content.get(name):
             lines += [f"**{labels[name]}**", "", content[name], ""]
-    lines.append("_Published by the ATT Secretariat from an anonymous submission._")
+    lines.append("_Published by the ATT Secretariat from an anonymous submission._ "
+                 f"[The structured case](/cases/{case_id})")
     return "\n".join(lines)
 
 
@@ -395,7 +397,7 @@ async def publish(conn: asyncpg.Connection, keyring: KeyRing, settings: Settings
                                                "response_measures", "region_code", "period",
                                                "quantity_band", "transport_mode")},
                "attributed_state": (row["attributed_state"] or "").strip() or None}
-    markdown = _publication_markdown(redacted)
+    markdown = _publication_markdown(case_id, redacted)
     if len(markdown) > rooms.MAX_BODY:
         raise ValidationError("The redacted version is too long for its discussion thread",
                               detail=f"at most {rooms.MAX_BODY} characters in all; shorten it",
@@ -487,6 +489,8 @@ async def list_items(conn: asyncpg.Connection, actor: Actor, *, state: str | Non
         raise ValidationError("Unknown state", field="state", code="state_invalid")
     if kind is not None and kind not in ITEM_KINDS:
         raise ValidationError("Unknown item type", field="kind", code="kind_invalid")
+    if region is not None and "\x00" in region:  # PostgreSQL text cannot hold it
+        raise ValidationError("Unknown region", field="region", code="region_invalid")
     counts: dict[str, dict[str, int]] = {}
     for row in await queries.count_by_kind_and_state(conn):
         counts.setdefault(row["kind"], {})[row["state"]] = int(row["n"])
