@@ -15,6 +15,7 @@ from forum.auth import api as auth_api
 from forum.auth import views as auth_views
 from forum.auth.passwords import PasswordService, lower_thread_priority
 from forum.cases import api as cases_api
+from forum.cases import views as cases_views
 from forum.errors import ERROR_PAGE_RENDERER, error_middleware
 from forum.i18n import Catalogs
 from forum.keyring import load_keyring
@@ -22,7 +23,10 @@ from forum.keystore.listener import listen_for_destroyed_keys
 from forum.rooms import api as rooms_api
 from forum.rooms import views as rooms_views
 from forum.settings import Settings
+from moderation.curation import api as curation_api
+from moderation.curation import views as curation_views
 from moderation.queue import api as moderation_api
+from moderation.queue import views as moderation_views
 from moderation.queue.batches import batch_releases
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -56,8 +60,12 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> web.Ap
     auth_api.setup_routes(app)
     rooms_views.setup_routes(app)
     rooms_api.setup_routes(app)
+    cases_views.setup_routes(app)
     cases_api.setup_routes(app)
+    moderation_views.setup_routes(app)
     moderation_api.setup_routes(app)
+    curation_views.setup_routes(app)
+    curation_api.setup_routes(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     return app
 

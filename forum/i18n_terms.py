@@ -21,4 +21,7 @@ ROLE_NAMES: tuple[str, ...] = (
     lazy_gettext("delegate"),
     # Translators: an account role, shown alone, in lower case.
     lazy_gettext("observer"),
+    # Translators: an account role (a funder who reads the aggregate indicators only), shown
+    # alone, in lower case.
+    lazy_gettext("donor"),
 )

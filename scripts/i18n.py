@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `forum` importable when run as scripts/i18n.py
     sys.path.insert(0, str(ROOT))
 SOURCE_DIR = ROOT / "forum"
+# Python packages whose user-visible strings (gettext calls, DomainError titles) are extracted.
+PYTHON_DIRS = (SOURCE_DIR, ROOT / "moderation")
 TEMPLATE_DIR = SOURCE_DIR / "templates"
 LOCALE_DIR = SOURCE_DIR / "locale"
 POT_PATH = LOCALE_DIR / "messages.pot"
@@ -50,7 +52,8 @@ LANGUAGE_TEAMS = {"fr": "Français <dief-forum@att-secretariat.invalid>",
                   "es": "Español <dief-forum@att-secretariat.invalid>"}
 
 KEYWORDS: dict[str, tuple[int, ...] | None] = {
-    "_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None,
+    # "_l": the short alias of lazy_gettext that forum/cases/vocabulary.py imports.
+    "_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
 }
 COMMENT_TAGS = ("Translators:",)
 ERROR_BASE = "DomainError"
@@ -94,7 +97,7 @@ def _only_forum(dirpath: str) -> bool:
     path = Path(dirpath).resolve()
     if path.name.startswith((".", "_")):
         return False
-    return path == SOURCE_DIR or SOURCE_DIR in path.parents
+    return any(path == d or d in path.parents for d in PYTHON_DIRS)
 
 
 def _extract_mapped(catalog: Catalog) -> None:
@@ -112,9 +115,9 @@ def _extract_mapped(catalog: Catalog) -> None:
 
 def _python_files() -> list[Path]:
     """Like babel's walk: directories starting with "." or "_" (``__pycache__``) are skipped."""
-    return sorted(p for p in SOURCE_DIR.rglob("*.py")
+    return sorted(p for d in PYTHON_DIRS for p in d.rglob("*.py")
                   if not any(part.startswith((".", "_"))
-                             for part in p.relative_to(SOURCE_DIR).parts[:-1]))
+                             for part in p.relative_to(d).parts[:-1]))
 
 
 def _name_of(node: ast.expr) -> str | None:

@@ -57,8 +57,13 @@ ACCOUNT_PLACEHOLDERS = frozenset({"token", "session_id", "token_id", "user_id"})
 # {workshop}, {lesson}, {session}, {item}, {flagged}, {takeaway}: the lessons pipeline and the
 # general review queue — a workshop's takeaways are read through its room (404 for
 # non-members), the rest is for moderators only; tests/test_lessons_access.py walks them.
+# {workshop_id}, {lesson_id}, {dief_session_id}, {agenda_item_id}, {item_id}, {flagged_id},
+# {takeaway_id}: the HTML pages of the same, walked (forms, error pages) by
+# tests/test_curation_pages.py.
 OTHER_WALKED_PLACEHOLDERS = frozenset({"case", "workshop", "lesson", "session", "item",
-                                       "flagged", "takeaway"})
+                                       "flagged", "takeaway", "workshop_id", "lesson_id",
+                                       "dief_session_id", "agenda_item_id", "item_id",
+                                       "flagged_id", "takeaway_id"})
 ROOM_PREFIXES = ("/rooms/", "/threads/", "/posts/", "/admin/rooms/", "/api/v1/rooms/",
                  "/api/v1/threads/", "/api/v1/posts/")
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from forum import keys
 from forum.audit import service as audit
+from forum.cases import vocabulary
 from forum.db import transaction
 from forum.errors import ForbiddenError, ValidationError
 from forum.i18n import gettext
@@ -226,7 +227,8 @@ async def session_briefing(request: web.Request) -> web.Response:
     lang = request[keys.LANGUAGE]
     names = await region_names(request, lang)
     if fmt == "html":
-        return render(request, "moderation/briefing.html", {"pack": pack, "region_names": names})
+        return render(request, "moderation/briefing.html",
+                      {"pack": pack, "region_names": names, "vocab": vocabulary})
     text = briefing_md.to_markdown(pack, names, gettext)
     return web.Response(text=text, content_type="text/markdown", charset="utf-8",
                         headers={"Content-Disposition":
