@@ -33,9 +33,15 @@ typecheck: $(VENV)/.test-installed
 pytest: $(VENV)/.test-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## Benchmarks (not part of `make test`).
-bench: $(VENV)/.test-installed
+$(VENV)/.bench-installed: pyproject.toml | $(VENV)/.test-installed
+	$(BIN)/python -m pip install --quiet -e '.[test,speed]'
+	touch $@
+
+## Benchmarks (not part of `make test`): docs/performance.md. BENCH_ARGS e.g. --scale 1m.
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/login_storm.py
+	$(BIN)/python bench/crypto_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -23,6 +23,12 @@ Command line (used by the harness itself; run from the repository root)::
 
     python -m bench.common probe --port P [--host H] [--duration S] [--interval-ms MS]
     python -m bench.common create-accounts --count N --password-stdin   # DIEF_* from the env
+    python -m bench.common load --url URL --spec SPEC.json [--connections C] [--duration S]
+
+``load`` is the fallback load generator of ``bench/run.py`` for machines without ``wrk``: a
+small keep-alive HTTP/1.1 client on asyncio streams, in its own process. It is much slower than
+wrk and shares the CPU with the server it measures: its figures are labelled "not for real
+numbers" wherever they are printed.
 """
 
 from __future__ import annotations
@@ -243,8 +249,11 @@ class ServerUnderTest:
     """``dief serve`` in a subprocess with its own data directory; use as a context manager."""
 
     def __init__(self, settings_env: Mapping[str, str] | None = None, *,
-                 host: str = "127.0.0.1", start_timeout: float = 120.0) -> None:
+                 host: str = "127.0.0.1", start_timeout: float = 120.0,
+                 serve_args: Sequence[str] = (), argv: Sequence[str] | None = None) -> None:
         self.host = host
+        self.serve_args = list(serve_args)  # e.g. ["--workers", "2"]
+        self.argv = list(argv) if argv is not None else _dief_argv()  # the `dief` to run
         self.port = free_port(host)
         self.start_timeout = start_timeout
         self.tmp = Path(tempfile.mkdtemp(prefix="dief-bench-"))
@@ -276,7 +285,8 @@ class ServerUnderTest:
     def start(self) -> None:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [*_dief_argv(), "serve", "--host", self.host, "--port", str(self.port)],
+                [*self.argv, "serve", "--host", self.host, "--port", str(self.port),
+                 *self.serve_args],
                 cwd=self.tmp, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -332,6 +342,34 @@ class ServerUnderTest:
         self.stop()
 
 
+def vm_hwm_kib(pid: int) -> int | None:
+    """Peak resident set size of a process (``VmHWM`` in /proc), in KiB; None if unknown."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmHWM:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of a process (Linux)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(part) for part in text.split()]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def create_accounts(server: ServerUnderTest, count: int, password: str) -> list[str]:
     """Create ``count`` observer accounts sharing ``password``; returns their emails.
 
@@ -380,6 +418,75 @@ async def _create_accounts(count: int, password: str) -> None:
                                   password=password, created_by=None)
 
 
+# --- the fallback load generator (no wrk) ------------------------------------------------------
+
+async def _load(url: str, spec: Mapping[str, Any], connections: int,
+                duration: float) -> dict[str, Any]:
+    """Closed-loop load like ``wrk -cC``: each connection sends the next request of the list as
+    soon as the previous answer is read (after ``pace_ms``, if any). Keep-alive HTTP/1.1;
+    answers must carry Content-Length (aiohttp's do)."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    raw = []
+    for r in spec["requests"]:
+        body = (r.get("body") or "").encode()
+        head = [f"{r['method']} {r['path']} HTTP/1.1", f"Host: {host}:{port}"]
+        head += [f"{k}: {v}" for k, v in (r.get("headers") or {}).items()]
+        if body:
+            head.append(f"Content-Length: {len(body)}")
+        raw.append(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+    expected = set(spec["expect"])
+    pace = float(spec.get("pace_ms") or 0) / 1000
+    latencies: list[int] = []
+    counts = {"errors": 0, "unexpected": 0, "unexpected_status": 0}
+    deadline = time.perf_counter() + duration
+
+    async def one_connection(start: int) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        index = start
+        try:
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter_ns()
+                writer.write(raw[index % len(raw)])
+                index += 1
+                try:
+                    status_line = await reader.readline()
+                    status = int(status_line.split()[1])
+                    length = 0
+                    while (line := await reader.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.decode("latin-1").partition(":")
+                        if name.strip().lower() == "content-length":
+                            length = int(value)
+                    await reader.readexactly(length)
+                except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+                    counts["errors"] += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+                    continue
+                latencies.append(time.perf_counter_ns() - t0)
+                if status not in expected:
+                    counts["unexpected"] += 1
+                    counts["unexpected_status"] = status
+                if pace:
+                    await asyncio.sleep(pace)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_connection(i * 7) for i in range(connections)))
+    seconds = time.perf_counter() - started
+    values = sorted(latencies) or [0]
+    return {"requests": len(latencies), "duration_us": int(seconds * 1e6), "bytes": 0,
+            "connect_errors": 0, "read_errors": counts["errors"], "write_errors": 0,
+            "timeouts": 0, "status_errors": 0, "unexpected": counts["unexpected"],
+            "unexpected_status": counts["unexpected_status"],
+            **{f"p{p}_us": int(percentile(values, p) / 1000) for p in (50, 90, 99)},
+            "max_us": int(values[-1] / 1000)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.common")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -389,6 +496,11 @@ def main(argv: list[str] | None = None) -> int:
     probe.add_argument("--duration", type=float, default=5.0)
     probe.add_argument("--interval-ms", type=float, default=1.0,
                        help="at most one request per interval (0: back to back)")
+    load = sub.add_parser("load", help="fallback load generator; prints one BENCH_JSON line")
+    load.add_argument("--url", required=True)
+    load.add_argument("--spec", type=Path, required=True)
+    load.add_argument("--connections", type=int, default=8)
+    load.add_argument("--duration", type=float, default=5.0)
     accounts = sub.add_parser("create-accounts", help="bench accounts (DIEF_* from the env)")
     accounts.add_argument("--count", type=int, required=True)
     accounts.add_argument("--password-stdin", action="store_true", required=True)
@@ -399,6 +511,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import asyncio
 
+    if args.command == "load":
+        spec = json.loads(args.spec.read_text(encoding="utf-8"))
+        summary = asyncio.run(_load(args.url, spec, args.connections, args.duration))
+        print("BENCH_JSON " + json.dumps(summary))
+        return 0
     password = sys.stdin.readline().rstrip("\r\n")
     asyncio.run(_create_accounts(args.count, password))
     return 0

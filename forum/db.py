@@ -6,7 +6,9 @@ Unix socket inside that directory, and use a database named ``dief`` in it. Prod
 ``DIEF_DATABASE_URL`` at a real server.
 
 Every write path runs in ``transaction(pool)``: one connection, one transaction, committed
-before the handler answers (so a 2xx is only ever sent for committed work).
+before the handler answers (so a 2xx is only ever sent for committed work). Reads that need no
+transaction — each statement alone, as the session lookup on every request — use
+``connection(pool)``: no ``BEGIN``/``COMMIT`` round trips (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -74,11 +76,24 @@ async def resolve_database_url(settings: Settings) -> str:
     return with_database(url, EMBEDDED_DB_NAME)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's ``reset``: nothing to undo, so no round trip.
+
+    asyncpg's default sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+    ALL`` on every release — one more round trip per connection use, on every request — but we
+    never leave session state on a pooled connection: advisory locks are transaction-level
+    (``pg_advisory_xact_lock``), settings are connection parameters (``create_pool``) or ``SET
+    LOCAL``, LISTEN has its own connection (forum/keystore/listener.py) and no cursor outlives
+    its transaction. asyncpg still rolls back a transaction left open before calling this.
+    """
+
+
 async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         url,
         min_size=settings.pool_min,
         max_size=settings.pool_max,
+        reset=_keep_session,
         server_settings={
             "application_name": "dief",
             "statement_timeout": str(settings.statement_timeout_ms),
@@ -87,6 +102,18 @@ async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """One connection and no transaction: each statement commits alone (autocommit).
+
+    For reads, and single-statement writes that stand alone. Never for anything that takes a
+    transaction-level lock or must commit together with another statement: that is
+    ``transaction``.
+    """
+    async with pool.acquire() as conn:
+        yield cast(asyncpg.Connection, conn)
 
 
 @asynccontextmanager

@@ -112,7 +112,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         cookie = request.cookies.get(session_cookie_name(request), "")
         if bearer.startswith("Bearer ") or cookie:
             touch = _route_name(request) not in ANONYMOUS_ROUTES
-            async with db.transaction(app[keys.POOL]) as conn:
+            # No transaction: one SELECT, and at most once a minute one UPDATE of last_seen_at
+            # that stands alone (saves BEGIN and COMMIT on every request).
+            async with db.connection(app[keys.POOL]) as conn:
                 if bearer.startswith("Bearer "):
                     actor = await auth.load_token(conn, bearer[7:].strip(), touch=touch)
                     if actor is None:

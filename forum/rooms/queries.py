@@ -46,6 +46,15 @@ async def get_member_room(conn: asyncpg.Connection, room_id: uuid.UUID,
         room_id, user_id)
 
 
+async def get_member_room_by_slug(conn: asyncpg.Connection, slug: str,
+                                  user_id: uuid.UUID) -> asyncpg.Record | None:
+    """``get_member_room`` by slug."""
+    return await conn.fetchrow(
+        f"SELECT {_ROOM}, m.room_role FROM rooms r "
+        "JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 WHERE r.slug = $1",
+        slug, user_id)
+
+
 async def lock_room(conn: asyncpg.Connection, room_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {_ROOM} FROM rooms r WHERE r.id = $1 FOR NO KEY UPDATE",
                                room_id)
@@ -147,9 +156,11 @@ _ROOM_OF = ("r.slug AS room_slug, r.kind AS room_kind, r.name AS room_name, "
 
 
 async def get_thread_for_member(conn: asyncpg.Connection, thread_id: uuid.UUID,
-                                user_id: uuid.UUID) -> asyncpg.Record | None:
+                                user_id: uuid.UUID, *,
+                                for_update: bool = False) -> asyncpg.Record | None:
     """The thread with its author's name, its room (``room_*`` columns), the user's room role
-    and the user's read position (``last_read_seq``, 0 if never read)."""
+    and the user's read position (``last_read_seq``, 0 if never read); ``for_update`` also
+    locks the thread row (``FOR NO KEY UPDATE``, as ``lock_thread``)."""
     return await conn.fetchrow(
         f"SELECT {_THREAD}, u.display_name AS author_name, {_ROOM_OF}, "
         "coalesce(tr.last_read_seq, 0) AS last_read_seq "
@@ -157,7 +168,8 @@ async def get_thread_for_member(conn: asyncpg.Connection, thread_id: uuid.UUID,
         "LEFT JOIN room_members m ON m.room_id = t.room_id AND m.user_id = $2 "
         "LEFT JOIN users u ON u.id = t.author_id "
         "LEFT JOIN thread_reads tr ON tr.thread_id = t.id AND tr.user_id = $2 "
-        "WHERE t.id = $1", thread_id, user_id)
+        "WHERE t.id = $1" + (" FOR NO KEY UPDATE OF t" if for_update else ""),
+        thread_id, user_id)
 
 
 async def lock_thread(conn: asyncpg.Connection, thread_id: uuid.UUID) -> asyncpg.Record | None:

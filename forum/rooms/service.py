@@ -212,14 +212,25 @@ async def _find_room(conn: asyncpg.Connection, ref: str | uuid.UUID) -> asyncpg.
 
 
 async def access_room(conn: asyncpg.Connection, actor: Actor, ref: str | uuid.UUID) -> Room:
-    """The room if ``actor`` is a member; NotFoundError otherwise (missing or not yours)."""
-    row = await _find_room(conn, ref)
+    """The room if ``actor`` is a member; NotFoundError otherwise (missing or not yours).
+
+    One query (room and membership together); ``ref`` is resolved as in ``_find_room``: text
+    that parses as a UUID is an id, never a slug."""
+    room_id: uuid.UUID | None = ref if isinstance(ref, uuid.UUID) else None
+    if room_id is None:
+        try:
+            room_id = uuid.UUID(str(ref))
+        except ValueError:
+            room_id = None
+    if room_id is not None:
+        row = await queries.get_member_room(conn, room_id, actor.user_id)
+    elif _SLUG.match(str(ref)):
+        row = await queries.get_member_room_by_slug(conn, str(ref), actor.user_id)
+    else:
+        row = None
     if row is None:
         raise NotFoundError()
-    member = await queries.get_membership(conn, row["id"], actor.user_id)
-    if member is None:
-        raise NotFoundError()
-    return _room(row, member["room_role"])
+    return _room(row, row["room_role"])
 
 
 async def access_room_management(conn: asyncpg.Connection, actor: Actor | None,
@@ -250,11 +261,13 @@ def _room_of(row: asyncpg.Record) -> Room:
                 row["room_confidential"], row["room_archived_at"] is not None, row["room_role"])
 
 
-async def access_thread(conn: asyncpg.Connection, actor: Actor,
-                        thread_id: uuid.UUID) -> tuple[Room, asyncpg.Record]:
+async def access_thread(conn: asyncpg.Connection, actor: Actor, thread_id: uuid.UUID, *,
+                        for_update: bool = False) -> tuple[Room, asyncpg.Record]:
     """The thread's room and the thread row (with ``last_read_seq`` of the actor) if the actor
-    is a member of its room; NotFoundError otherwise. One query: the hot path of every page."""
-    row = await queries.get_thread_for_member(conn, thread_id, actor.user_id)
+    is a member of its room; NotFoundError otherwise. One query: the hot path of every page.
+    ``for_update`` locks the thread row (FOR NO KEY UPDATE) in the same query."""
+    row = await queries.get_thread_for_member(conn, thread_id, actor.user_id,
+                                              for_update=for_update)
     if row is None or row["room_role"] is None:
         raise NotFoundError()
     return _room_of(row), row
@@ -614,9 +627,7 @@ async def create_post(conn: asyncpg.Connection, store: KeyStore, settings: Setti
         except ValueError:
             raise ValidationError("Invalid quoted post", field="quote_of",
                                   code="quote_invalid") from None
-    room, _ = await access_thread(conn, actor, thread_id)
-    thread = await queries.lock_thread(conn, thread_id)
-    assert thread is not None
+    room, thread = await access_thread(conn, actor, thread_id, for_update=True)
     _check_writable(room)
     if thread["locked"] and not _may_moderate(actor, room):
         raise ConflictError("This thread is locked", code="thread_locked")
