@@ -354,7 +354,7 @@ async def test_invitation_create_rejects_bad_input(client: TestClient) -> None:
         ({"email": "x@example.org", "role": "delegate"}, 422, "state_required"),
         ({**good, "state": None}, 422, "state_required"),
         ({**good, "state": ""}, 422, "state_required"),
-        ({**good, "state": "XXX"}, 422, None),
+        ({**good, "state": "QQQ"}, 422, None),
         ({**good, "state": "FRANCE"}, 422, None),
         ({**good, "state": 250}, 422, None),
         ({**good, "state": ["FRA"]}, 422, None),

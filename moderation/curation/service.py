@@ -40,6 +40,7 @@ from forum.keystore.service import Sealed
 from forum.reference import queries as reference_queries
 from forum.rooms import service as rooms
 from forum.settings import Settings
+from forum.validation import check_text as _text
 from moderation.curation import queries
 from moderation.queue import service as queue
 
@@ -62,22 +63,6 @@ MIN_LEAK_LENGTH = 4
 def _require_moderator(actor: Actor) -> None:
     if actor.role != "moderator":
         raise ForbiddenError("Only Secretariat moderators do this")
-
-
-def _text(value: object, name: str, maximum: int, *, required: bool = True) -> str:
-    if value is None or value == "":
-        if required:
-            raise ValidationError("This field is required", field=name, code=f"{name}_missing")
-        return ""
-    if not isinstance(value, str):
-        raise ValidationError("This field is text", field=name, code=f"{name}_invalid")
-    text = value.replace("\r\n", "\n").strip()
-    if required and not text:
-        raise ValidationError("This field is required", field=name, code=f"{name}_missing")
-    if len(text) > maximum:
-        raise ValidationError("Text too long", detail=f"{name}: at most {maximum} characters",
-                              field=name, code=f"{name}_too_long", max_length=maximum)
-    return text
 
 
 def _date(value: object, name: str) -> dt.date:

@@ -37,6 +37,7 @@ from forum.keystore import service as keystore
 from forum.keystore.service import Sealed
 from forum.rooms import service as rooms
 from forum.settings import Settings
+from forum.validation import check_text as _text
 from moderation.queue import queries
 
 MAX_TITLE = 200
@@ -216,23 +217,6 @@ async def _assigned(conn: asyncpg.Connection, actor: Actor,
     if item["state"] != "claimed" or item["assignee_id"] != actor.user_id:
         raise ConflictError("Claim this case first", code="not_claimed")
     return row, item
-
-
-def _text(value: object, field: str, maximum: int, *, required: bool = True) -> str:
-    if value is None or value == "":
-        if required:
-            raise ValidationError("This field is required", field=field,
-                                  code=f"{field}_missing")
-        return ""
-    if not isinstance(value, str):
-        raise ValidationError("This field is text", field=field, code=f"{field}_invalid")
-    text = value.replace("\r\n", "\n").strip()
-    if required and not text:
-        raise ValidationError("This field is required", field=field, code=f"{field}_missing")
-    if len(text) > maximum:
-        raise ValidationError("Text too long", detail=f"{field}: at most {maximum} characters",
-                              field=field, code=f"{field}_too_long", max_length=maximum)
-    return text
 
 
 async def ask(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor, case_id: uuid.UUID,
