@@ -84,5 +84,9 @@ def to_markdown(pack: Briefing, region_names: dict[str, str], _: Translate) -> s
                 lines += [f"### {_('Lessons drawn')}", "",
                           _escape(item.fields["submitter_lessons"]), ""]
         if item.presenter_notes:
-            lines += [f"> **{_('Presenter notes')}:** {item.presenter_notes}", ""]
+            # Every line quoted (a blank one too), or the rest of the notes would leave the
+            # quote and could turn into headings or tables of the pack.
+            first, *rest = _escape(item.presenter_notes).split("\n")
+            lines += [f"> **{_('Presenter notes')}:** {first}",
+                      *(f"> {line}".rstrip() for line in rest), ""]
     return "\n".join(lines).rstrip() + "\n"
