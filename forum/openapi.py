@@ -45,6 +45,7 @@ ITEM_STATES = ("open", "claimed", "waiting", "done")
 HISTORY_ACTIONS = ("released", "source_answered", "claimed", "asked", "redacted", "approved",
                    "rejected", "published", "withdrawn_by_source")
 PERIOD_PATTERN = "^[0-9]{4}(-Q[1-4])?$"
+FORM_TOKEN_PATTERN = f"^{cases.FORM_TOKEN.pattern}$"
 # The lessons pipeline: CHECK constraints of migrations/0004_create_lessons.sql (pinned by the
 # tests), and what moderation/queue and moderation/curation write to a general item's history.
 LESSON_STATUSES = ("draft", "approved", "scheduled", "presented")
@@ -230,6 +231,11 @@ def _new_case() -> Schema:
                                               "is own_region")),
         "period": nullable(string(pattern=PERIOD_PATTERN, description=(
             "A year or a quarter (YYYY or YYYY-Qn, 1990 to this year), never a day"))),
+        "form_token": nullable(string(100, pattern=FORM_TOKEN_PATTERN, description=(
+            "Optional: a random token of the client's choosing (e.g. 18 random bytes in "
+            "base64url), the same for every retry of one case. A second submission with a "
+            "token already used is refused (409 case_already_submitted) instead of sharing "
+            "the case twice; only a keyed hash of it is stored, with the date"))),
     }
     properties |= {name: string(cases.MAX_NARRATIVE, min_length=1) if name == "narrative"
                    else nullable(string(cases.MAX_FIELD))
@@ -792,7 +798,7 @@ def _cases_paths(p: _Paths) -> None:
           "Submit an anonymous diversion case (delegates)",
           {201: json_response("Submitted; it reaches the moderators at the next batch release",
                               ref("Submission"))},
-          body=ref("NewCase"), errors=(403,),
+          body=ref("NewCase"), errors=(403, 409),
           description="Nothing names the submitter: no user, no State (unless attribution "
                       "is `attributed`), no time of day. The receipt is shown only in this "
                       "response and cannot be recovered.")

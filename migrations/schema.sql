@@ -75,6 +75,12 @@ CREATE TABLE public.case_redactions (
     updated_at timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.case_submissions (
+    token_hash bytea NOT NULL,
+    submitted_on date NOT NULL,
+    CONSTRAINT case_submissions_token_hash_check CHECK ((length(token_hash) = 32))
+);
+
 CREATE TABLE public.cases (
     id uuid NOT NULL,
     submitted_on date NOT NULL,
@@ -461,6 +467,9 @@ ALTER TABLE ONLY public.case_publications
 
 ALTER TABLE ONLY public.case_redactions
     ADD CONSTRAINT case_redactions_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.case_submissions
+    ADD CONSTRAINT case_submissions_pkey PRIMARY KEY (token_hash);
 
 ALTER TABLE ONLY public.cases
     ADD CONSTRAINT cases_pkey PRIMARY KEY (id);

@@ -41,6 +41,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from forum import db, keys
 from forum.app import create_app
+from forum.cases.service import new_form_token
 from forum.settings import Settings
 from moderation.queue import service as queue
 from tests import conftest
@@ -404,7 +405,8 @@ async def test_nothing_ties_the_case_to_its_source(aiohttp_client: Any, database
     async def submit() -> tuple[str, str]:
         attribution = "attributed" if attributed else "anonymous"
         r = await client.post("/api/v1/cases", headers=d.cookie(),
-                              json={**CASE, "attribution": attribution})
+                              json={**CASE, "attribution": attribution,
+                                    "form_token": new_form_token()})
         assert r.status == 201, await r.text()
         body = await r.json()
         r = await client.post("/api/v1/cases/lookup",
@@ -423,10 +425,10 @@ async def test_nothing_ties_the_case_to_its_source(aiohttp_client: Any, database
         assert r.status == 200, await r.text()
         return str(body["id"]), str(body["receipt"])
 
-    case_id, receipt = await rec.source_step(submit, tables={"cases", "case_index",
-                                                             "data_keys", "case_messages"})
+    written = {"cases", "case_index", "data_keys", "case_messages", "case_submissions"}
+    case_id, receipt = await rec.source_step(submit, tables=written)
     added = {c.table for c in rec.changes}
-    assert added == {"cases", "case_index", "data_keys", "case_messages"}
+    assert added == written
 
     # D mistypes the receipt once.
     async def mistype() -> None:

@@ -30,7 +30,7 @@ from tests.test_cases_anonymity import bearer, release, snapshot, start_app, tok
 
 NARRATIVE = "Rifles declared for a police unit were found with an armed group."
 CASE_TABLES = ("cases", "case_index", "data_keys", "case_messages", "receipt_failures",
-               "review_items", "review_history", "audit_log")
+               "review_items", "review_history", "audit_log", "case_submissions")
 
 
 async def headers_for(client: TestClient, role: str = "delegate", state: str | None = None,
@@ -243,16 +243,49 @@ async def test_a_failed_submission_leaves_no_partial_case(client: TestClient,
             "$$ BEGIN RAISE EXCEPTION 'forced late failure'; END $$; "
             "CREATE TRIGGER fail_late BEFORE INSERT ON case_index "
             "FOR EACH ROW EXECUTE FUNCTION fail_late()")
-    r = await submit(client, h, named_entities="Acme Brokers Ltd", document_refs="EUC 1")
+    token = cases.new_form_token()
+    r = await submit(client, h, named_entities="Acme Brokers Ltd", document_refs="EUC 1",
+                     form_token=token)
     body = await problem(r, 500)
     assert "forced" not in str(body) and "receipt" not in body
-    assert await counts(pool) == empty
+    assert await counts(pool) == empty  # the form token too: the form can be sent again
     async with pool.acquire() as conn:
         await conn.execute("DROP TRIGGER fail_late ON case_index")
-    await submitted(client, h, named_entities="Acme Brokers Ltd", document_refs="EUC 1")
+    await submitted(client, h, named_entities="Acme Brokers Ltd", document_refs="EUC 1",
+                    form_token=token)
     after = await counts(pool)
-    assert (after["cases"], after["data_keys"] - empty["data_keys"], after["case_index"]) == (
-        1, 1, 2)
+    assert (after["cases"], after["data_keys"] - empty["data_keys"], after["case_index"],
+            after["case_submissions"]) == (1, 1, 2, 1)
+
+
+async def test_the_same_form_token_shares_a_case_once(client: TestClient,
+                                                      pool: asyncpg.Pool) -> None:
+    """A client's retry (or a reloaded receipt page) with the form token of a case already
+    received is refused; a refused or invalid submission does not use the token up; sent
+    twice at once, exactly one succeeds. Without a token, nothing is deduplicated."""
+    h = await headers_for(client)
+    token = cases.new_form_token()
+    assert cases.FORM_TOKEN.fullmatch(token) and token != cases.new_form_token()
+    for bad in ("short", "x" * 101, "has spaces in it here", "ünïcödé-tökén-0123456", 42, ["a"]):
+        await problem(await submit(client, h, form_token=bad), 422, "form_token_invalid",
+                      "form_token")
+    await problem(await submit(client, h, form_token=token, transfer_stage="nowhere"), 422)
+    await submitted(client, h, form_token=token)
+    await problem(await submit(client, h, form_token=token), 409, "case_already_submitted")
+    # The same token from another delegate is the same form: refused too.
+    await problem(await submit(client, await headers_for(client), form_token=token), 409)
+
+    racing = cases.new_form_token()
+    answers = await asyncio.gather(*(submit(client, h, form_token=racing) for _ in range(4)))
+    assert sorted(r.status for r in answers) == [201, 409, 409, 409]
+    await submitted(client, h)
+    await submitted(client, h)
+    after = await counts(pool)
+    assert (after["cases"], after["case_submissions"]) == (4, 2)
+    async with pool.acquire() as conn:
+        stored = await conn.fetch("SELECT token_hash, submitted_on FROM case_submissions")
+    assert {row["submitted_on"] for row in stored} == {cases.today()}
+    assert all(token.encode() not in bytes(row["token_hash"]) for row in stored)
 
 
 # --- receipts -----------------------------------------------------------------------------------

@@ -241,6 +241,33 @@ async def test_invalid_form_is_shown_again_with_what_was_typed(client: TestClien
     assert '<html lang="fr">' in page.text and "Partager un cas de détournement" in page.text
 
 
+async def test_a_form_sent_twice_shares_the_case_once(client: TestClient) -> None:
+    """Reloading the receipt page sends the same form again: the case is not shared twice. A
+    form refused for its content keeps its token, so the corrected form still goes through."""
+    b = Browser(client)
+    await b.sign_in(await make_user(client, role="delegate"))
+    page = await b.get("/cases/new")
+    token = re.search(r'<input type="hidden" name="form_token" value="([A-Za-z0-9_-]{16,})">',
+                      page.text)
+    assert token, page.text
+    assert token.group(1) not in (await b.get("/cases/new")).text  # a new one per form
+    fields = [*_case_form(), ("form_token", token.group(1))]
+    page = await b.post("/cases", [f for f in fields if f[0] != "narrative"])
+    assert page.status == 422 and f'value="{token.group(1)}"' in page.text  # kept
+    page = await b.post("/cases", fields)
+    assert page.status == 200 and RECEIPT.search(page.text)
+    assert "does not send the case again" in page.text
+    again = await b.post("/cases", fields)
+    assert again.status == 409 and "This case was already shared" in again.text
+    assert RECEIPT.search(again.text) is None and 'href="/cases/follow-up"' in again.text
+    async with db.transaction(client.app[keys.POOL]) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM cases") == 1
+    page = await b.post("/cases", [*_case_form(), ("form_token", "not a token")])
+    assert page.status == 422 and RECEIPT.search(page.text) is None
+    again = await b.post("/cases", fields, **{"Accept-Language": "fr"})
+    assert again.status == 409 and "Ce cas a déjà été partagé" in again.text
+
+
 async def test_follow_up_receipt_errors(client: TestClient) -> None:
     b = Browser(client)
     await b.sign_in(await make_user(client, role="delegate"))

@@ -32,6 +32,16 @@ async def insert_case(conn: asyncpg.Connection, case_id: uuid.UUID, submitted_on
         case_id, submitted_on, receipt_hash, *[values[c] for c in columns])
 
 
+async def insert_form_token(conn: asyncpg.Connection, token_hash: bytes,
+                            submitted_on: dt.date) -> bool:
+    """Remember a sent case form; ``False`` if it was sent before (a concurrent second send
+    waits for the first one's transaction, then gets ``False``)."""
+    inserted = await conn.fetchval(
+        "INSERT INTO case_submissions (token_hash, submitted_on) VALUES ($1, $2) "
+        "ON CONFLICT (token_hash) DO NOTHING RETURNING true", token_hash, submitted_on)
+    return bool(inserted)
+
+
 async def get_case(conn: asyncpg.Connection, case_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {_CASE} FROM cases WHERE id = $1", case_id)
 

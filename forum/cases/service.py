@@ -15,6 +15,10 @@ The anonymity rules (DESIGN §5), and where each is kept:
   which queues them in random order with the batch's time, so arrival time cannot be matched
   against who was online.
 * Source actions never enter the audit chain; writes they cause carry dates, not times.
+* A case form carries a random token (``new_form_token``), not stored when the form is served;
+  the submission stores ``HMAC-SHA256(k_form, token)`` with the date in ``case_submissions``,
+  unlinked to the case, so that the same form sent twice (a reload of the receipt page) is
+  refused instead of sharing the case twice.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,8 +56,10 @@ MAX_FIELD = 5_000
 MAX_MESSAGE = 10_000
 MAX_INDEXED_LINES = 50
 RECEIPT_FAILURES_PER_HOUR = 10
+FORM_KEY_LABEL = "dief/case-form/v1"  # HKDF label of the key that hashes form tokens
 OPEN_STATES = frozenset({"pending", "in_review", "needs_information", "approved"})
 _PERIOD = re.compile(r"[0-9]{4}(-Q[1-4])?", re.ASCII)
+FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,100}", re.ASCII)
 
 
 def case_scope(case_id: uuid.UUID) -> str:
@@ -162,6 +169,23 @@ def _period(data: Mapping[str, Any]) -> str | None:
     return value
 
 
+def _form_token(data: Mapping[str, Any]) -> str | None:
+    value = data.get("form_token")
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not FORM_TOKEN.fullmatch(value):
+        raise ValidationError("Invalid form token", detail="form_token: 16 to 100 characters "
+                              "among A-Z, a-z, 0-9, - and _", field="form_token",
+                              code="form_token_invalid")
+    return value
+
+
+def new_form_token() -> str:
+    """A random token for one case form (144 bits), never stored in clear: sending the same
+    form twice — a reload of the receipt page, a double click — shares the case only once."""
+    return secrets.token_urlsafe(18)
+
+
 def _index_lines(text: str) -> list[str]:
     """One indexed value per line (or per ';'): 'Acme Trading; MV Example' → two values."""
     parts = [p.strip() for line in text.splitlines() for p in line.split(";")]
@@ -227,12 +251,16 @@ async def submit_case(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
     if actor.role != "delegate":
         raise ForbiddenError("Only delegates of States submit cases")
     checked = await check_case(conn, data)
+    token = _form_token(data)
+    day = today()
+    if token is not None and not await queries.insert_form_token(
+            conn, tokens.keyed_digest(keyring.master.derive(FORM_KEY_LABEL), token), day):
+        raise ConflictError("This case form was already sent", code="case_already_submitted")
     analytic = dict(checked.analytic)
     analytic["attributed_state"] = (actor.state_iso3 if analytic["attribution"] == "attributed"
                                     else None)
     case_id = uuid.uuid4()
     receipt = receipts.new_receipt()
-    day = today()
     dek = await keystore.current_key(conn, keyring.store, case_scope(case_id),
                                      created_at=day_start(day))
     values: dict[str, Any] = dict(analytic)

@@ -52,6 +52,7 @@ def _case_data(form: Mapping[str, Any]) -> dict[str, Any]:
     for name in TEXT_FIELDS:
         data[name] = form_text(form, name) or ""
     data["region"] = form_text(form, "region") or ""
+    data["form_token"] = form_text(form, "form_token") or ""
     year = form_text(form, "period_year") or ""
     quarter = form_text(form, "period_quarter") or ""
     data["period_year"], data["period_quarter"] = year, quarter
@@ -82,7 +83,8 @@ async def case_form(request: web.Request) -> web.Response:
     _require_delegate(request)
     lang = request.get(keys.LANGUAGE, "en")
     return await _form_page(request, {"attribution": "anonymous",
-                                      "language": lang if lang in vocabulary.LANGUAGES else ""})
+                                      "language": lang if lang in vocabulary.LANGUAGES else "",
+                                      "form_token": service.new_form_token()})
 
 
 async def case_submit(request: web.Request) -> web.Response:
@@ -95,6 +97,11 @@ async def case_submit(request: web.Request) -> web.Response:
             submission = await service.submit_case(conn, app[keys.KEYRING], actor, data)
     except ValidationError as exc:
         return await _form_page(request, data, error=_error(exc), status=exc.status)
+    except ConflictError as exc:
+        if exc.code != "case_already_submitted":
+            raise
+        # A reload of the receipt page, or a second click: the case was shared once.
+        return render(request, "cases/already_sent.html", {}, status=exc.status)
     # Rendered, not redirected: the receipt exists only in this answer.
     return render(request, "cases/receipt.html", {
         "receipt": submission.receipt, "groups": submission.receipt.split("-"),

@@ -5,6 +5,7 @@ operator or the timer does, are the one step run through the service on the live
 
 1. A delegate of Ghana opens "Share a case" from the home page, fills the form and submits; the
    receipt is shown once, with its warning, and the page names neither the delegate nor Ghana.
+   Reloading that page (the browser sends the form again) does not share the case twice.
 2. After a batch release, a moderator (in a browser without JavaScript) claims the case from
    the queue and asks the source a question.
 3. The source types the receipt (in lower case, with spaces, as a person would) on the follow-up
@@ -149,6 +150,12 @@ async def test_case_from_the_form_to_its_room(live_app: web.Application,
     receipt_page = await s.content()
     for identity in (SOURCE_NAME, source.email, "Ghana"):
         assert identity not in receipt_page, identity
+    # Reloading the receipt page sends the form again: the case is not shared twice.
+    reloaded = await s.reload()
+    assert reloaded is not None and reloaded.request.method == "POST", reloaded
+    assert reloaded.status == 409
+    await expect(s.locator("h1")).to_have_text("This case was already shared")
+    await expect(s.locator("code.secret")).to_have_count(0)
 
     # 2. A batch is released; a moderator, without JavaScript, claims the case and asks.
     await release_batch(live_app)
