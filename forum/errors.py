@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -22,23 +22,60 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+Translate = Callable[[str], str]
+
+
+class Label(str):
+    """A word of the interface given as a param (a field's name: "Title"): looked up in the
+    catalogs with the message. Mark the literal for extraction with ``lazy_gettext``."""
+
+
+def _fill(text: str, params: Mapping[str, Any]) -> str:
+    # Only with params: a title without any may hold a literal "%".
+    return text % params if params else text
+
+
+def localize(text: str, params: Mapping[str, Any], gettext: Translate) -> str:
+    """A message template translated, then filled with ``params`` (``Label`` params too
+    translated)."""
+    return _fill(gettext(text), {k: gettext(v) if isinstance(v, Label) else v
+                                 for k, v in params.items()})
+
+
 class DomainError(Exception):
+    """``title`` and ``detail`` are English, ready for the API and the logs. A message with
+    numbers or names in it is written as a template with ``%(name)s`` placeholders and
+    ``params`` (never an f-string), so that ``localized_title``/``localized_detail`` can look
+    the template up in the catalogs (scripts/i18n.py extracts it) and fill it in afterwards.
+    """
+
     status = 500
     code = "error"
     title = "Something went wrong"
 
     def __init__(self, title: str | None = None, *, detail: str | None = None,
-                 code: str | None = None, log_context: dict[str, Any] | None = None,
+                 code: str | None = None, params: Mapping[str, Any] | None = None,
+                 log_context: dict[str, Any] | None = None,
                  headers: dict[str, str] | None = None, **public_fields: Any) -> None:
-        if title is not None:
-            self.title = title
+        self.params = dict(params or {})
+        self.title_template = title if title is not None else type(self).title
+        self.detail_template = detail
+        self.title = _fill(self.title_template, self.params)
         if code is not None:
             self.code = code
-        self.detail = detail
+        self.detail = _fill(detail, self.params) if detail is not None else None
         self.public_fields = public_fields
         self.log_context = log_context or {}
         self.headers = headers or {}
         super().__init__(self.title)
+
+    def localized_title(self, gettext: Translate) -> str:
+        return localize(self.title_template, self.params, gettext)
+
+    def localized_detail(self, gettext: Translate) -> str | None:
+        if self.detail_template is None:
+            return None
+        return localize(self.detail_template, self.params, gettext)
 
 
 class ValidationError(DomainError):
@@ -120,18 +157,22 @@ def problem_response(status: int, code: str, title: str, detail: str | None = No
                         content_type="application/problem+json")
 
 
-ErrorPageRenderer = Callable[[web.Request, int, str, str, str | None], web.StreamResponse]
+ErrorPageRenderer = Callable[[web.Request, int, str, str, str | None, Mapping[str, Any]],
+                             web.StreamResponse]
+"""(request, status, code, title, detail, params): title and detail are English templates for
+the page to translate, then fill with ``params`` (see ``DomainError``)."""
 ERROR_PAGE_RENDERER: web.AppKey[ErrorPageRenderer] = web.AppKey("error_page_renderer")
 
 
 def _render(request: web.Request, status: int, code: str, title: str, detail: str | None,
-            extra: dict[str, Any] | None, headers: dict[str, str] | None) -> web.StreamResponse:
-    if wants_json(request):
-        return problem_response(status, code, title, detail, extra, headers)
+            extra: dict[str, Any] | None, headers: dict[str, str] | None,
+            params: Mapping[str, Any] | None = None) -> web.StreamResponse:
+    params = params or {}
     renderer = request.app.get(ERROR_PAGE_RENDERER)
-    if renderer is None:
-        return problem_response(status, code, title, detail, extra, headers)
-    response = renderer(request, status, code, title, detail)
+    if wants_json(request) or renderer is None:
+        return problem_response(status, code, _fill(title, params),
+                                _fill(detail, params) if detail else detail, extra, headers)
+    response = renderer(request, status, code, title, detail, params)
     response.set_status(status)
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -145,8 +186,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except DomainError as exc:
         log.info("domain error %s %s on %s %s %s", exc.status, exc.code, request.method,
                  request.path, exc.log_context or "")
-        return _render(request, exc.status, exc.code, exc.title, exc.detail, exc.public_fields,
-                       exc.headers)
+        return _render(request, exc.status, exc.code, exc.title_template, exc.detail_template,
+                       exc.public_fields, exc.headers, exc.params)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -7,6 +7,7 @@ once and cached by Jinja (``auto_reload`` off outside development).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import jinja2
 from aiohttp import web
 
 from forum import i18n, keys
+from forum.errors import localize
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -54,11 +56,13 @@ def base_context(request: web.Request) -> dict[str, Any]:
 
 
 def render_error_page(request: web.Request, status: int, code: str, title: str,
-                      detail: str | None) -> web.StreamResponse:
+                      detail: str | None, params: Mapping[str, Any]) -> web.StreamResponse:
     env = request.app[keys.TEMPLATES]
     names = [f"errors/{status}.html", "errors/error.html"]
     template = env.select_template(names)
+
     context = {**base_context(request), "status": status, "code": code,
-               "title": i18n.gettext(title), "detail": i18n.gettext(detail) if detail else None}
+               "title": localize(title, params, i18n.gettext),
+               "detail": localize(detail, params, i18n.gettext) if detail else None}
     return web.Response(text=template.render(context), status=status, content_type="text/html",
                         charset="utf-8")

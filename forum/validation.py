@@ -22,6 +22,7 @@ def check_text(value: object, field: str, maximum: int, *, required: bool = True
     if required and not text:
         raise ValidationError("This field is required", field=field, code=f"{field}_missing")
     if len(text) > maximum:
-        raise ValidationError("Text too long", detail=f"{field}: at most {maximum} characters",
-                              field=field, code=f"{field}_too_long", max_length=maximum)
+        raise ValidationError("Text too long", detail="%(field)s: at most %(maximum)s characters",
+                              params={"field": field, "maximum": maximum}, field=field,
+                              code=f"{field}_too_long", max_length=maximum)
     return text

@@ -23,6 +23,7 @@ from forum.errors import (
     ConflictError,
     DomainError,
     ForbiddenError,
+    Label,
     NotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
@@ -96,10 +97,17 @@ async def app_client(server_url: str, template_db: str,
     async def raise_unexpected(request: web.Request) -> web.Response:
         raise RuntimeError(BOOM)
 
+    async def raise_with_params(request: web.Request) -> web.Response:
+        # The message templates of forum/rooms/service.py's text checks, as they raise them.
+        raise ValidationError("%(label)s is too long", detail="at most %(maximum)s characters",
+                              params={"label": Label("Title"), "maximum": 200}, field="title",
+                              code="title_too_long")
+
     for prefix in ("/api/test", "/test"):
         app.router.add_get(prefix + "/errors/{name}", raise_error)
         app.router.add_get(prefix + "/custom", raise_custom)
         app.router.add_get(prefix + "/unexpected", raise_unexpected)
+        app.router.add_get(prefix + "/params", raise_with_params)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
@@ -175,6 +183,39 @@ async def test_custom_title_code_and_public_fields(app_client: TestClient) -> No
     assert await response.json(content_type=None) == {
         "type": "https://dief.invalid/problems/name_taken", "title": "This name is taken",
         "status": 409, "code": "name_taken", "detail": "Pick another", "suggestion": "name-2"}
+
+
+async def test_messages_with_numbers_and_names_are_translated_then_filled(
+        app_client: TestClient) -> None:
+    """A message with params is one catalog entry: English in the API, translated on pages
+    (the field's name too, a ``Label``), the numbers filled in after translation."""
+    response = await app_client.get("/api/test/params")
+    body = await response.json(content_type=None)
+    assert (body["title"], body["detail"]) == ("Title is too long", "at most 200 characters")
+    for lang, title, detail in (("fr", "Le champ « Titre » est trop long",
+                                 "au plus 200 caractères"),
+                                ("es", "El campo «Título» es demasiado largo",
+                                 "como máximo 200 caracteres"),
+                                ("en", "Title is too long", "at most 200 characters")):
+        response = await app_client.get("/test/params", headers={
+            "Accept": BROWSER, "Accept-Language": lang})
+        page = await response.text()
+        assert response.status == 422
+        assert f"<h1>{title}</h1>" in page and f"<p>{detail}</p>" in page, lang
+
+
+def test_params_fill_the_english_message_and_only_labels_are_looked_up() -> None:
+    exc = ValidationError("%(label)s is required", params={"label": Label("Post"),
+                                                           "other": "Post"})
+    assert exc.title == "Post is required" and str(exc) == "Post is required"
+    assert exc.localized_title(lambda text: {"%(label)s is required": "« %(label)s » manque",
+                                             "Post": "Message"}.get(text, text)) \
+        == "« Message » manque"
+    # Without params a message is taken as it is: a literal "%" stays.
+    plain = ConflictError("100% taken", detail="50% left")
+    assert (plain.title, plain.detail) == ("100% taken", "50% left")
+    assert plain.localized_title(str.upper) == "100% TAKEN"
+    assert ValidationError().localized_detail(str.upper) is None
 
 
 async def test_domain_errors_are_logged_at_info_with_context(

@@ -334,6 +334,12 @@ async def test_limits_answer_422_with_a_message(forum: Forum) -> None:
     assert page.status == 422 and "Choose a reason" in page.text
     page = await agent.form(f"/posts/{post_id}/flag", {"reason": "spam", "note": "n" * 1001})
     assert page.status == 422 and "Note is too long" in page.text
+    # … in the reader's language, the field's name included.
+    page = await agent._send("POST", f"/rooms/{room.slug}/threads", headers={
+        "Accept-Language": "fr"}, data={"title": "t" * 201, "body": "mon brouillon",
+                                        "csrf_token": agent.csrf})
+    assert page.status == 422 and "Le champ « Titre » est trop long" in page.text
+    assert "mon brouillon" in page.text
     page = await agent.form("/admin/rooms", {"slug": "Bad Slug", "kind": "regional",
                                              "name": "x"})
     assert page.status == 422 and "Invalid slug" in page.text

@@ -51,12 +51,14 @@ def check_password(password: object, *, email: str | None = None) -> str:
     normalised = unicodedata.normalize("NFKC", password)
     if len(normalised) < MIN_LENGTH:
         raise ValidationError("Password too short",
-                              detail=f"use at least {MIN_LENGTH} characters; a few unrelated "
+                              detail="use at least %(minimum)s characters; a few unrelated "
                               "words make a strong, memorable password",
-                              field="password", code="password_too_short")
+                              params={"minimum": MIN_LENGTH}, field="password",
+                              code="password_too_short")
     if len(normalised) > MAX_LENGTH:
-        raise ValidationError("Password too long", detail=f"at most {MAX_LENGTH} characters",
-                              field="password", code="password_too_long")
+        raise ValidationError("Password too long", detail="at most %(maximum)s characters",
+                              params={"maximum": MAX_LENGTH}, field="password",
+                              code="password_too_long")
     folded = normalised.casefold()
     if folded in common_passwords() or _is_repetition(folded) or len(set(folded)) < 5:
         raise ValidationError("Password too common",

@@ -126,8 +126,8 @@ def check_email(value: object) -> str:
         raise ValidationError("Enter an email address", field="email", code="email_missing")
     email = value.strip().lower()
     if len(email) > MAX_EMAIL:
-        raise ValidationError("Email address too long", detail=f"at most {MAX_EMAIL} characters",
-                              field="email", code="email_too_long")
+        raise ValidationError("Email address too long", detail="at most %(maximum)s characters",
+                              params={"maximum": MAX_EMAIL}, field="email", code="email_too_long")
     if not _EMAIL.match(email):
         raise ValidationError("Not an email address", field="email", code="email_invalid")
     return email
@@ -140,15 +140,17 @@ def check_display_name(value: object) -> str:
     name = " ".join(value.split())
     if len(name) > MAX_DISPLAY_NAME:
         raise ValidationError("Display name too long",
-                              detail=f"at most {MAX_DISPLAY_NAME} characters",
-                              field="display_name", code="display_name_too_long")
+                              detail="at most %(maximum)s characters",
+                              params={"maximum": MAX_DISPLAY_NAME}, field="display_name",
+                              code="display_name_too_long")
     return name
 
 
 def check_role(value: object) -> str:
     if not isinstance(value, str) or value not in ROLES:
-        raise ValidationError("Unknown role", detail="expected one of " + ", ".join(ROLES),
-                              field="role", code="role_invalid")
+        raise ValidationError("Unknown role", detail="expected one of %(choices)s",
+                              params={"choices": ", ".join(ROLES)}, field="role",
+                              code="role_invalid")
     return value
 
 
@@ -679,11 +681,12 @@ async def create_api_token(conn: asyncpg.Connection, keyring: KeyRing, actor: Ac
         raise ValidationError("Give the token a name", field="name", code="name_missing")
     name_ok = " ".join(name.split())
     if len(name_ok) > MAX_TOKEN_NAME:
-        raise ValidationError("Name too long", detail=f"at most {MAX_TOKEN_NAME} characters",
-                              field="name", code="name_too_long")
+        raise ValidationError("Name too long", detail="at most %(maximum)s characters",
+                              params={"maximum": MAX_TOKEN_NAME}, field="name",
+                              code="name_too_long")
     if await queries.count_api_tokens(conn, actor.user_id) >= MAX_TOKENS_PER_USER:
-        raise ConflictError(f"At most {MAX_TOKENS_PER_USER} tokens; revoke one first",
-                            code="too_many_tokens")
+        raise ConflictError("At most %(maximum)s tokens; revoke one first",
+                            params={"maximum": MAX_TOKENS_PER_USER}, code="too_many_tokens")
     token = "dief_" + tokens.new_token()
     row = await queries.insert_api_token(conn, uuid.uuid4(), actor.user_id, name_ok,
                                          tokens.token_digest(token))

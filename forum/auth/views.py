@@ -62,7 +62,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
         if exc.status == 429:
             raise
         return render(request, "auth/signin.html",
-                      {"error": _(exc.title), "email": form_text(form, "email") or "",
+                      {"error": exc.localized_title(_), "email": form_text(form, "email") or "",
                        "next": next_url}, status=exc.status)
     target = ("/signin/2fa" if result.actor.totp_enrolled else "/account/2fa/enrol")
     response = see_other(target + "?" + urlencode({"next": next_url}) if next_url != "/"
@@ -95,7 +95,7 @@ async def second_factor(request: web.Request) -> web.StreamResponse:
                                                   client_address=client_address(request))
     except ValidationError as exc:
         return render(request, "auth/second_factor.html",
-                      {"error": _(exc.title), "next": next_url, "demo_code": None},
+                      {"error": exc.localized_title(_), "next": next_url, "demo_code": None},
                       status=exc.status)
     response = see_other(next_url)
     set_session_cookie(request, response, result.token)
@@ -131,7 +131,7 @@ async def enrol_start(request: web.Request) -> web.Response:
                 password=form_text(form, "password"),
                 current_code=form_text(form, "current_code"))
     except ValidationError as exc:
-        return _enrol_page(request, None, _(exc.title), exc.status)
+        return _enrol_page(request, None, exc.localized_title(_), exc.status)
     return _enrol_page(request, pending)
 
 
@@ -147,7 +147,7 @@ async def enrol_confirm(request: web.Request) -> web.StreamResponse:
     except DomainError as exc:
         async with transaction(app[keys.POOL]) as conn:
             pending = await service.pending_totp(conn, request.app[keys.KEYRING], actor)
-        return _enrol_page(request, pending, _(exc.title), exc.status)
+        return _enrol_page(request, pending, exc.localized_title(_), exc.status)
     response = render(request, "auth/recovery_codes.html", {"codes": codes, "next": "/"})
     if session is not None:
         set_session_cookie(request, response, session.token)
@@ -183,8 +183,8 @@ async def invitation_accept(request: web.Request) -> web.StreamResponse:
         async with transaction(app[keys.POOL]) as conn:
             invitation = await service.get_invitation(conn, token)
         return render(request, "auth/invitation.html",
-                      {"invitation": invitation, "error": _(exc.title),
-                       "error_detail": _(exc.detail) if exc.detail else None,
+                      {"invitation": invitation, "error": exc.localized_title(_),
+                       "error_detail": exc.localized_detail(_),
                        "display_name": form_text(form, "display_name") or ""},
                       status=exc.status)
     return render(request, "auth/invitation_done.html")
@@ -276,7 +276,7 @@ async def admin_invite(request: web.Request) -> web.Response:
                 email=form_text(form, "email"), role=form_text(form, "role"),
                 state=form_text(form, "state") or None)
     except (ValidationError, ConflictError) as exc:
-        return await admin_users(request, error=_(exc.title), status=exc.status)
+        return await admin_users(request, error=exc.localized_title(_), status=exc.status)
     link = f"{app[keys.SETTINGS].base_url}/invitations/{token}"
     return await admin_users(request, invitation_link=link)
 

@@ -111,13 +111,14 @@ def _one(data: Mapping[str, Any], name: str, *, required: bool = False) -> str |
     value = data.get(name)
     if value in (None, ""):
         if required:
-            raise ValidationError(f"Choose the {name.replace('_', ' ')}", field=name,
+            raise ValidationError("Choose one of the options", field=name,
                                   code=f"{name}_missing")
         return None
     choices = vocabulary.SINGLE[name]
     if not isinstance(value, str) or value not in choices:
-        raise ValidationError("Unknown value", detail=f"{name}: expected one of " +
-                              ", ".join(choices), field=name, code=f"{name}_invalid")
+        raise ValidationError("Unknown value", detail="%(field)s: expected one of %(choices)s",
+                              params={"field": name, "choices": ", ".join(choices)},
+                              field=name, code=f"{name}_invalid")
     return value
 
 
@@ -130,8 +131,9 @@ def _many(data: Mapping[str, Any], name: str) -> list[str]:
     choices = vocabulary.MULTI[name]
     if not isinstance(value, list) or len(value) > len(choices) or any(
             not isinstance(v, str) or v not in choices for v in value):
-        raise ValidationError("Unknown value", detail=f"{name}: a list drawn from " +
-                              ", ".join(choices), field=name, code=f"{name}_invalid")
+        raise ValidationError("Unknown value", detail="%(field)s: a list drawn from %(choices)s",
+                              params={"field": name, "choices": ", ".join(choices)},
+                              field=name, code=f"{name}_invalid")
     return sorted(set(value))
 
 
@@ -147,8 +149,9 @@ def _text(data: Mapping[str, Any], name: str, maximum: int, *, required: bool = 
     if required and not text:
         raise ValidationError("Describe what happened", field=name, code=f"{name}_missing")
     if len(text) > maximum:
-        raise ValidationError("Text too long", detail=f"{name}: at most {maximum} characters",
-                              field=name, code=f"{name}_too_long", max_length=maximum)
+        raise ValidationError("Text too long", detail="%(field)s: at most %(maximum)s characters",
+                              params={"field": name, "maximum": maximum}, field=name,
+                              code=f"{name}_too_long", max_length=maximum)
     return text
 
 
@@ -346,8 +349,9 @@ def check_message(body: object) -> str:
         raise ValidationError("Write your message", field="body", code="body_missing")
     text = body.replace("\r\n", "\n").strip()
     if len(text) > MAX_MESSAGE:
-        raise ValidationError("Message too long", detail=f"at most {MAX_MESSAGE} characters",
-                              field="body", code="body_too_long", max_length=MAX_MESSAGE)
+        raise ValidationError("Message too long", detail="at most %(maximum)s characters",
+                              params={"maximum": MAX_MESSAGE}, field="body",
+                              code="body_too_long", max_length=MAX_MESSAGE)
     return text
 
 

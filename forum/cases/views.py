@@ -32,7 +32,7 @@ TEXT_FIELDS = tuple(vocabulary.SENSITIVE_FIELDS)
 
 def _error(exc: DomainError) -> dict[str, Any]:
     """What a page shows of a domain error: its translated title and the field it is about."""
-    return {"title": _(exc.title), "detail": _(exc.detail) if exc.detail else None,
+    return {"title": exc.localized_title(_), "detail": exc.localized_detail(_),
             "code": exc.code, "field": exc.public_fields.get("field"),
             "max_length": exc.public_fields.get("max_length")}
 

@@ -65,16 +65,17 @@ async def get_state(conn: asyncpg.Connection, iso3: str) -> State:
     code = iso3.strip().upper()
     row = await queries.get_state(conn, code) if len(code) == 3 and code.isalpha() else None
     if row is None:
-        raise ValidationError("Unknown State", detail=f"'{iso3}' is not an ISO 3166-1 alpha-3 code",
-                              field="state")
+        raise ValidationError("Unknown State",
+                              detail="'%(code)s' is not an ISO 3166-1 alpha-3 code",
+                              params={"code": iso3}, field="state")
     return _state(row)
 
 
 async def set_state_status(conn: asyncpg.Connection, iso3: str, att_status: str,
                            region_code: str | None) -> State:
     if att_status not in ATT_STATUSES:
-        raise ValidationError("Unknown ATT status", detail="expected one of " +
-                              ", ".join(ATT_STATUSES), field="att_status")
+        raise ValidationError("Unknown ATT status", detail="expected one of %(choices)s",
+                              params={"choices": ", ".join(ATT_STATUSES)}, field="att_status")
     if region_code is not None and await queries.get_region(conn, region_code) is None:
         raise ValidationError("Unknown region", field="region")
     state = await get_state(conn, iso3)

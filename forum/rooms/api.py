@@ -58,8 +58,9 @@ def _int_query(request: web.Request, name: str, default: int, maximum: int) -> i
     digits = text.lstrip("0") or "0"
     if not (text.isascii() and text.isdigit()) or len(digits) > len(str(maximum)) \
             or int(digits) > maximum:
-        raise ValidationError(f"'{name}' must be an integer between 0 and {maximum}",
-                              field=name, code="query_invalid")
+        raise ValidationError("'%(name)s' must be an integer between 0 and %(maximum)s",
+                              params={"name": name, "maximum": maximum}, field=name,
+                              code="query_invalid")
     return int(digits)
 
 

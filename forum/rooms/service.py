@@ -33,6 +33,7 @@ from forum.auth.service import Actor
 from forum.errors import (
     ConflictError,
     ForbiddenError,
+    Label,
     NotFoundError,
     RateLimitedError,
     ValidationError,
@@ -160,25 +161,30 @@ def is_manager(actor: Actor) -> bool:
 
 def _text(value: object, field: str, label: str, maximum: int, *, required: bool = True,
           single_line: bool = True) -> str:
+    """``label``: the field's name as the form shows it, marked with ``lazy_gettext``."""
+    params = {"label": Label(label), "maximum": maximum}
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise ValidationError(f"{label} must be text", field=field, code=f"{field}_invalid")
+        raise ValidationError("%(label)s must be text", params=params, field=field,
+                              code=f"{field}_invalid")
     text = " ".join(value.split()) if single_line else value.replace("\r\n", "\n").strip()
     if required and not text:
-        raise ValidationError(f"{label} is required", field=field, code=f"{field}_missing")
+        raise ValidationError("%(label)s is required", params=params, field=field,
+                              code=f"{field}_missing")
     if len(text) > maximum:
-        raise ValidationError(f"{label} is too long", detail=f"at most {maximum} characters",
-                              field=field, code=f"{field}_too_long", max_length=maximum)
+        raise ValidationError("%(label)s is too long", detail="at most %(maximum)s characters",
+                              params=params, field=field, code=f"{field}_too_long",
+                              max_length=maximum)
     return text
 
 
 def check_title(value: object) -> str:
-    return _text(value, "title", "Title", MAX_TITLE)
+    return _text(value, "title", lazy_gettext("Title"), MAX_TITLE)
 
 
 def check_body(value: object) -> str:
-    return _text(value, "body", "Post", MAX_BODY, single_line=False)
+    return _text(value, "body", lazy_gettext("Post"), MAX_BODY, single_line=False)
 
 
 def check_slug(value: object) -> str:
@@ -191,8 +197,9 @@ def check_slug(value: object) -> str:
 
 def check_kind(value: object) -> str:
     if value not in KINDS:
-        raise ValidationError("Unknown room kind", detail="expected one of " + ", ".join(KINDS),
-                              field="kind", code="kind_invalid")
+        raise ValidationError("Unknown room kind", detail="expected one of %(choices)s",
+                              params={"choices": ", ".join(KINDS)}, field="kind",
+                              code="kind_invalid")
     assert isinstance(value, str)
     return value
 
@@ -290,8 +297,8 @@ async def create_room(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor |
         raise ForbiddenError("Only the Secretariat creates rooms")
     slug_ok = check_slug(slug)
     kind_ok = check_kind(kind)
-    name_ok = _text(name, "name", "Name", MAX_ROOM_NAME)
-    description_ok = _text(description, "description", "Description", MAX_DESCRIPTION,
+    name_ok = _text(name, "name", lazy_gettext("Name"), MAX_ROOM_NAME)
+    description_ok = _text(description, "description", lazy_gettext("Description"), MAX_DESCRIPTION,
                            required=False, single_line=False)
     region_ok: str | None = None
     if region not in (None, ""):
@@ -425,7 +432,8 @@ def _check_writable(room: Room) -> None:
 async def _check_rate(conn: asyncpg.Connection, settings: Settings, actor: Actor) -> None:
     since = _now() - dt.timedelta(minutes=1)
     if await queries.count_recent_posts(conn, actor.user_id, since) >= settings.posts_per_minute:
-        raise RateLimitedError(60, detail=f"at most {settings.posts_per_minute} posts a minute")
+        raise RateLimitedError(60, detail="at most %(maximum)s posts a minute",
+                               params={"maximum": settings.posts_per_minute})
 
 
 async def _mentioned_members(conn: asyncpg.Connection, room: Room, body: str) -> list[uuid.UUID]:
@@ -729,10 +737,12 @@ async def flag_post(conn: asyncpg.Connection, store: KeyStore, settings: Setting
                     note: object = None) -> bool:
     """Flag a post for the moderators; False if the actor had already flagged it."""
     if reason not in FLAG_REASONS:
-        raise ValidationError("Choose a reason", detail="one of " + ", ".join(FLAG_REASONS),
-                              field="reason", code="reason_invalid")
+        raise ValidationError("Choose a reason", detail="one of %(choices)s",
+                              params={"choices": ", ".join(FLAG_REASONS)}, field="reason",
+                              code="reason_invalid")
     assert isinstance(reason, str)
-    note_ok = _text(note, "note", "Note", MAX_FLAG_NOTE, required=False, single_line=False)
+    note_ok = _text(note, "note", lazy_gettext("Note"), MAX_FLAG_NOTE, required=False,
+                    single_line=False)
     room, row = await access_post(conn, actor, post_id)
     if row["deleted_at"] is not None:
         raise ConflictError("This post was deleted", code="post_deleted")

@@ -70,7 +70,7 @@ async def thread_create(request: web.Request) -> web.StreamResponse:
                 conn, app[keys.KEYSTORE], app[keys.SETTINGS], actor, request.match_info["room"],
                 title=form_text(form, "title"), body=form_text(form, "body"))
     except ValidationError as exc:
-        return await _room_page(request, error=_(exc.title), status=exc.status, form={
+        return await _room_page(request, error=exc.localized_title(_), status=exc.status, form={
             "title": form_text(form, "title") or "", "body": form_text(form, "body") or ""})
     redirect(f"/threads/{thread_id}")
 
@@ -111,7 +111,7 @@ async def post_create(request: web.Request) -> web.StreamResponse:
                 body=form_text(form, "body"), quote_of=form_text(form, "quote_of") or None)
             post = await service.get_post(conn, app[keys.KEYSTORE], actor, post_id)
     except ValidationError as exc:
-        return await _thread_page(request, error=_(exc.title),
+        return await _thread_page(request, error=exc.localized_title(_),
                                   draft=form_text(form, "body") or "", status=exc.status)
     redirect(_thread_url(thread_id, post.seq, post_id))
 
@@ -149,7 +149,7 @@ async def post_edit(request: web.Request) -> web.StreamResponse:
             post = await service.edit_post(conn, request.app[keys.KEYSTORE], actor, post_id,
                                            body=form_text(form, "body"))
     except ValidationError as exc:
-        return await post_edit_form(request, error=_(exc.title),
+        return await post_edit_form(request, error=exc.localized_title(_),
                                     draft=form_text(form, "body") or "", status=exc.status)
     redirect(_thread_url(post.thread_id, post.seq, post.id))
 
@@ -196,7 +196,7 @@ async def post_flag(request: web.Request) -> web.Response:
                                     note=form_text(form, "note"))
             post = await service.get_post(conn, store, actor, post_id)
     except ValidationError as exc:
-        return await post_flag_form(request, error=_(exc.title), status=exc.status)
+        return await post_flag_form(request, error=exc.localized_title(_), status=exc.status)
     return render(request, "rooms/flag.html", {"post": post,
                                                "reasons": service.FLAG_REASON_LABELS,
                                                "error": None, "done": True})
@@ -228,7 +228,7 @@ async def member_add(request: web.Request) -> web.StreamResponse:
             await service.add_member(conn, request.app[keys.KEYRING], actor, ref, user["id"],
                                      form_text(form, "room_role") or "member")
     except (ValidationError, ConflictError) as exc:
-        return await _members_page(request, error=_(exc.title), status=exc.status)
+        return await _members_page(request, error=exc.localized_title(_), status=exc.status)
     redirect(f"/rooms/{ref}/members")
 
 
@@ -267,7 +267,7 @@ async def admin_room_create(request: web.Request) -> web.StreamResponse:
                 description=form_text(form, "description") or "",
                 region=form_text(form, "region") or None)
     except (ValidationError, ConflictError) as exc:
-        return await _admin_rooms_page(request, error=_(exc.title), status=exc.status)
+        return await _admin_rooms_page(request, error=exc.localized_title(_), status=exc.status)
     redirect(f"/rooms/{room.slug}/members")
 
 

@@ -199,8 +199,9 @@ async def add_takeaway(conn: asyncpg.Connection, keyring: KeyRing, actor: Actor,
     if actor.role != "moderator" and room.room_role != "facilitator":
         raise ForbiddenError("Only the workshop's facilitators and moderators record takeaways")
     if kind not in TAKEAWAY_KINDS:
-        raise ValidationError("Unknown kind of takeaway", detail="one of " +
-                              ", ".join(TAKEAWAY_KINDS), field="kind", code="kind_invalid")
+        raise ValidationError("Unknown kind of takeaway", detail="one of %(choices)s",
+                              params={"choices": ", ".join(TAKEAWAY_KINDS)}, field="kind",
+                              code="kind_invalid")
     assert isinstance(kind, str)
     text = _text(body, "body", MAX_TAKEAWAY)
     if not isinstance(shareable, bool):

@@ -48,7 +48,7 @@ LESSON_STATUSES = ("draft", "approved", "scheduled", "presented")
 
 def _error(exc: DomainError) -> dict[str, Any]:
     """What a page needs to word a service's error (by its stable code, in the template)."""
-    return {"title": gettext(exc.title), "code": exc.code,
+    return {"title": exc.localized_title(gettext), "code": exc.code,
             "field": exc.public_fields.get("field"),
             "max_length": exc.public_fields.get("max_length")}
 

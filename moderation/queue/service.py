@@ -248,8 +248,9 @@ def check_redaction(fields: object) -> dict[str, str]:
                               code="fields_invalid")
     unknown = set(fields) - set(REDACTED_FIELDS)
     if unknown:
-        raise ValidationError("Unknown field", detail="unknown: " + ", ".join(sorted(unknown)),
-                              field="fields", code="fields_invalid")
+        raise ValidationError("Unknown field", detail="unknown: %(names)s",
+                              params={"names": ", ".join(sorted(unknown))}, field="fields",
+                              code="fields_invalid")
     result = {"title": _text(fields.get("title"), "title", MAX_TITLE),
               "narrative": _text(fields.get("narrative"), "narrative", cases.MAX_NARRATIVE)}
     for name in vocabulary.SENSITIVE_FIELDS:
@@ -384,8 +385,9 @@ async def publish(conn: asyncpg.Connection, keyring: KeyRing, settings: Settings
     markdown = _publication_markdown(case_id, redacted)
     if len(markdown) > rooms.MAX_BODY:
         raise ValidationError("The redacted version is too long for its discussion thread",
-                              detail=f"at most {rooms.MAX_BODY} characters in all; shorten it",
-                              field="fields", code="publication_too_long")
+                              detail="at most %(maximum)s characters in all; shorten it",
+                              params={"maximum": rooms.MAX_BODY}, field="fields",
+                              code="publication_too_long")
     thread_id = await rooms.unsafe_create_secretariat_thread(
         conn, keyring.store, room.id, redacted["title"], markdown)
     room_key = await keystore.current_key(conn, keyring.store, keystore.room_scope(room.id))

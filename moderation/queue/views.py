@@ -31,7 +31,8 @@ DONE_NOTES = frozenset({"claimed", "asked", "redacted", "approved", "rejected", 
 
 
 def _error(exc: DomainError) -> dict[str, Any]:
-    return {"title": _(exc.title), "code": exc.code, "field": exc.public_fields.get("field"),
+    return {"title": exc.localized_title(_), "code": exc.code,
+            "field": exc.public_fields.get("field"),
             "max_length": exc.public_fields.get("max_length")}
 
 
