@@ -575,7 +575,8 @@ async def test_every_secret_bytea_column_is_listed_as_encrypted(pool: asyncpg.Po
                      ("sessions", "token_hash"), ("audit_log", "prev_mac"),
                      ("audit_log", "mac"), ("data_keys", "wrapped"),
                      ("cases", "receipt_hash"), ("receipt_failures", "key_hash"),
-                     ("case_index", "digest")}  # HMACs (receipts, throttle, blind index)
+                     ("case_index", "digest"),  # HMACs (receipts, throttle, blind index,
+                     ("case_submissions", "token_hash")}  # case form tokens)
     async with transaction(pool) as conn:
         rows = await conn.fetch(
             "SELECT table_name, column_name FROM information_schema.columns "
