@@ -31,6 +31,7 @@ from crypto import totp
 from forum import db, keys
 from forum.app import create_app
 from forum.auth import service as auth
+from forum.demo import DEMO_PASSWORD
 from forum.settings import Settings
 from tests import conftest
 from tests.factories import PASSWORD, TestUser, make_user, sign_in
@@ -389,6 +390,16 @@ async def test_admin_invitation_form_rejects_bad_input(client: TestClient) -> No
         assert response.status == 422, data
         page = await response.text()
         assert 'role="alert"' in page and message in page, (data, page[:200])
+    # The form comes back with what was typed (a typo is corrected, not retyped) …
+    response = await client.post("/admin/invitations", data={
+        "csrf_token": csrf, "email": "kept@example.org", "role": "observer", "state": "ZZZ"})
+    page = await response.text()
+    assert response.status == 422 and 'value="kept@example.org"' in page
+    assert '<option value="observer" selected>' in page
+    # … and a blank form never preselects a privileged role.
+    page = await (await client.get("/admin/users")).text()
+    assert '<option value="delegate" selected>' in page
+    assert '<option value="admin" selected>' not in page
 
 
 async def test_invitation_accept_rejects_bad_input(client: TestClient) -> None:
@@ -429,6 +440,17 @@ async def test_invitation_accept_rejects_bad_input(client: TestClient) -> None:
                                        "invitee@example.org") == 0
         response = await invitee.post(path, json={**good, "display_name": "n" * 80})
         assert response.status == 201, await response.text()
+
+
+async def test_demo_sign_in_page_shows_the_demo_password(aiohttp_client: Any,
+                                                         database_url: str,
+                                                         tmp_path: Path) -> None:
+    client = await start_app(aiohttp_client, database_url, tmp_path, DIEF_DEMO="true")
+    page = await (await client.get("/signin")).text()
+    assert f"<code>{DEMO_PASSWORD}</code>" in page
+    assert '<link rel="icon" href="/static/favicon.svg"' in page
+    response = await client.get("/static/favicon.svg")
+    assert response.status == 200 and response.content_type == "image/svg+xml"
 
 
 async def test_sign_in_rejects_bad_input(client: TestClient) -> None:

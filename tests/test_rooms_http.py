@@ -829,3 +829,27 @@ async def test_bad_input_gets_4xx_never_500(forum: Forum) -> None:
     assert not failures, "\n".join(failures)
     rows = await forum.fetch("SELECT count(*) AS n FROM rooms")
     assert rows[0]["n"] == 1  # nothing half-written
+
+
+async def test_forms_answered_with_an_error_keep_what_was_typed(forum: Forum) -> None:
+    admin_user = await forum.user("admin")
+    member_user = await forum.user("delegate")
+    room = await forum.room("workshop", members=(member_user,))
+    _thread_id, [post_id] = await forum.thread(member_user, room)
+    member = await forum.agent(member_user)
+    page = await member.form(f"/posts/{post_id}/flag", {"reason": "spam", "note": "n" * 1001})
+    assert page.status == 422 and "n" * 1001 + "</textarea>" in page.text
+    assert 'value="spam" required checked' in page.text
+    page = await member.form(f"/posts/{post_id}/flag", {"note": "a note worth keeping"})
+    assert page.status == 422 and "a note worth keeping</textarea>" in page.text
+
+    admin = await forum.agent(admin_user)
+    page = await admin.form("/admin/rooms", {"slug": "Bad Slug", "kind": "workshop",
+                                             "name": "Kept name", "description": "Kept text"})
+    assert page.status == 422 and 'value="Bad Slug"' in page.text
+    assert 'value="Kept name"' in page.text and "Kept text</textarea>" in page.text
+    assert '<option value="workshop" selected>' in page.text
+    page = await admin.form(f"/rooms/{room.slug}/members", {"email": "nobody@example.org",
+                                                            "room_role": "facilitator"})
+    assert page.status == 422 and 'value="nobody@example.org"' in page.text
+    assert '<option value="facilitator" selected>' in page.text

@@ -11,6 +11,7 @@ from markupsafe import Markup
 from forum import keys
 from forum.auth import service
 from forum.db import transaction
+from forum.demo import DEMO_PASSWORD
 from forum.errors import ConflictError, DomainError, ValidationError
 from forum.i18n import gettext as _
 from forum.reference import service as reference
@@ -45,7 +46,8 @@ async def home(request: web.Request) -> web.Response:
 
 
 async def signin_form(request: web.Request) -> web.Response:
-    return render(request, "auth/signin.html", {"next": safe_next(request.query.get("next"))})
+    return render(request, "auth/signin.html", {"next": safe_next(request.query.get("next")),
+                                                "demo_password": DEMO_PASSWORD})
 
 
 async def signin(request: web.Request) -> web.StreamResponse:
@@ -63,7 +65,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
             raise
         return render(request, "auth/signin.html",
                       {"error": exc.localized_title(_), "email": form_text(form, "email") or "",
-                       "next": next_url}, status=exc.status)
+                       "next": next_url, "demo_password": DEMO_PASSWORD}, status=exc.status)
     target = ("/signin/2fa" if result.actor.totp_enrolled else "/account/2fa/enrol")
     response = see_other(target + "?" + urlencode({"next": next_url}) if next_url != "/"
                          else target)
@@ -250,7 +252,8 @@ async def set_language(request: web.Request) -> web.StreamResponse:
 # --- administration --------------------------------------------------------------------------
 
 async def admin_users(request: web.Request, *, invitation_link: str | None = None,
-                      error: str | None = None, status: int = 200) -> web.Response:
+                      error: str | None = None, form: dict[str, str] | None = None,
+                      status: int = 200) -> web.Response:
     actor = actor_of(request)
     async with transaction(request.app[keys.POOL]) as conn:
         users = await service.list_users(conn, actor)
@@ -258,7 +261,8 @@ async def admin_users(request: web.Request, *, invitation_link: str | None = Non
         states = await reference.list_states(conn)
     return render(request, "admin/users.html", {
         "users": users, "invitations": invitations, "states": states, "roles": service.ROLES,
-        "invitation_link": invitation_link, "error": error}, status=status)
+        "invitation_link": invitation_link, "error": error, "form": form or {}},
+        status=status)
 
 
 async def admin_users_page(request: web.Request) -> web.Response:
@@ -276,7 +280,9 @@ async def admin_invite(request: web.Request) -> web.Response:
                 email=form_text(form, "email"), role=form_text(form, "role"),
                 state=form_text(form, "state") or None)
     except (ValidationError, ConflictError) as exc:
-        return await admin_users(request, error=exc.localized_title(_), status=exc.status)
+        # The form comes back with what was typed, so that a typo is corrected, not retyped.
+        return await admin_users(request, error=exc.localized_title(_), status=exc.status, form={
+            name: form_text(form, name) or "" for name in ("email", "role", "state")})
     link = f"{app[keys.SETTINGS].base_url}/invitations/{token}"
     return await admin_users(request, invitation_link=link)
 

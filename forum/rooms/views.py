@@ -174,14 +174,14 @@ async def post_delete(request: web.Request) -> web.StreamResponse:
 
 
 async def post_flag_form(request: web.Request, *, error: str | None = None,
-                         status: int = 200) -> web.Response:
+                         form: dict[str, str] | None = None, status: int = 200) -> web.Response:
     actor = actor_of(request)
     post_id = parse_uuid(request.match_info["post"])
     async with transaction(request.app[keys.POOL]) as conn:
         post = await service.get_post(conn, request.app[keys.KEYSTORE], actor, post_id)
     return render(request, "rooms/flag.html", {
-        "post": post, "reasons": service.FLAG_REASON_LABELS, "error": error, "done": False},
-        status=status)
+        "post": post, "reasons": service.FLAG_REASON_LABELS, "error": error, "done": False,
+        "form": form or {}}, status=status)
 
 
 async def post_flag(request: web.Request) -> web.Response:
@@ -196,22 +196,24 @@ async def post_flag(request: web.Request) -> web.Response:
                                     note=form_text(form, "note"))
             post = await service.get_post(conn, store, actor, post_id)
     except ValidationError as exc:
-        return await post_flag_form(request, error=exc.localized_title(_), status=exc.status)
+        return await post_flag_form(request, error=exc.localized_title(_), status=exc.status,
+                                    form={"reason": form_text(form, "reason") or "",
+                                          "note": form_text(form, "note") or ""})
     return render(request, "rooms/flag.html", {"post": post,
                                                "reasons": service.FLAG_REASON_LABELS,
-                                               "error": None, "done": True})
+                                               "error": None, "done": True, "form": {}})
 
 
 async def _members_page(request: web.Request, *, error: str | None = None,
-                        status: int = 200) -> web.Response:
+                        form: dict[str, str] | None = None, status: int = 200) -> web.Response:
     actor = actor_of(request)
     async with transaction(request.app[keys.POOL]) as conn:
         room, members = await service.list_members(conn, actor, request.match_info["room"])
     may_manage = service.is_manager(actor) or (room.kind == "workshop"
                                                and room.room_role == "facilitator")
     return render(request, "rooms/members.html", {
-        "room": room, "members": members, "may_manage": may_manage, "error": error},
-        status=status)
+        "room": room, "members": members, "may_manage": may_manage, "error": error,
+        "form": form or {}}, status=status)
 
 
 async def members_show(request: web.Request) -> web.Response:
@@ -228,7 +230,9 @@ async def member_add(request: web.Request) -> web.StreamResponse:
             await service.add_member(conn, request.app[keys.KEYRING], actor, ref, user["id"],
                                      form_text(form, "room_role") or "member")
     except (ValidationError, ConflictError) as exc:
-        return await _members_page(request, error=exc.localized_title(_), status=exc.status)
+        return await _members_page(request, error=exc.localized_title(_), status=exc.status,
+                                  form={"email": form_text(form, "email") or "",
+                                        "room_role": form_text(form, "room_role") or ""})
     redirect(f"/rooms/{ref}/members")
 
 
@@ -242,14 +246,15 @@ async def member_remove(request: web.Request) -> web.StreamResponse:
 
 
 async def _admin_rooms_page(request: web.Request, *, error: str | None = None,
+                            form: dict[str, str] | None = None,
                             status: int = 200) -> web.Response:
     actor = actor_of(request)
     async with transaction(request.app[keys.POOL]) as conn:
         rooms = await service.list_all_rooms(conn, actor)
         regions = await reference.list_regions(conn)
     return render(request, "rooms/admin.html", {"rooms": rooms, "regions": regions,
-                                                "kinds": service.KINDS, "error": error},
-                  status=status)
+                                                "kinds": service.KINDS, "error": error,
+                                                "form": form or {}}, status=status)
 
 
 async def admin_rooms(request: web.Request) -> web.Response:
@@ -267,7 +272,10 @@ async def admin_room_create(request: web.Request) -> web.StreamResponse:
                 description=form_text(form, "description") or "",
                 region=form_text(form, "region") or None)
     except (ValidationError, ConflictError) as exc:
-        return await _admin_rooms_page(request, error=exc.localized_title(_), status=exc.status)
+        return await _admin_rooms_page(
+            request, error=exc.localized_title(_), status=exc.status, form={
+                name: form_text(form, name) or ""
+                for name in ("slug", "kind", "name", "description", "region")})
     redirect(f"/rooms/{room.slug}/members")
 
 
