@@ -159,7 +159,7 @@ def page_problems(html: str) -> list[str]:
             problems.append(f"<meta> with {attrs!r}")
         elif tag == "meta" and "name" in values and values["name"] != "viewport":
             problems.append(f"<meta> with {attrs!r}")
-        elif tag == "link" and not (values.get("rel") == "stylesheet"
+        elif tag == "link" and not (values.get("rel") in ("stylesheet", "icon")
                                     and (values.get("href") or "").startswith("/static/")):
             problems.append(f"<link> with {attrs!r}")
         elif tag == "form" and not _OWN_FORM_ACTION.match(values.get("action") or ""):
