@@ -251,14 +251,10 @@ async def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from forum import server
 
-    overrides: dict[str, Any] = {}
-    if args.host:
-        overrides["host"] = args.host
-    if args.port:
-        overrides["port"] = args.port
+    settings = settings.serving_on(args.host or settings.host, args.port or settings.port)
     if args.with_demo:
-        overrides["demo"] = True
-    return await server.serve(settings.replace(**overrides), migrate_first=not args.no_migrate,
+        settings = settings.replace(demo=True)
+    return await server.serve(settings, migrate_first=not args.no_migrate,
                               load_demo=args.with_demo, workers=args.workers, loop=args.loop)
 
 

@@ -8,7 +8,7 @@ newcomer is inside within a minute without an authenticator app. Content is inve
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -54,8 +54,17 @@ DEMO_ROOMS = (
      "Working Group on Treaty Universalization."),
     ("dief-plenary", "plenary", "DIEF plenary", None,
      "The Diversion Information Exchange Forum between its Geneva sessions."),
-    ("workshop-west-africa", "workshop", "Regional workshop on diversion — West Africa",
-     "african", "Participants of the regional workshop on preventing diversion."),
+)
+# A regional workshop, created by moderator@ with its room (as the Workshops page does), so
+# that its facilitator can record takeaways; two of them, one shareable with the DIEF.
+DEMO_WORKSHOP: dict[str, Any] = {
+    "slug": "workshop-west-africa", "title": "Regional workshop on diversion — West Africa",
+    "region": "african", "place": "Accra", "starts_on": "2026-03-10", "ends_on": "2026-03-12",
+    "officials_trained": 11}
+DEMO_TAKEAWAYS = (
+    ("risk", "Stockpiles are rarely checked once weapons are delivered to the end user.", True),
+    ("question", "Could the DIEF share a checklist of red flags in end-use documentation?",
+     False),
 )
 # email → rooms (slug, room role)
 DEMO_MEMBERS = {
@@ -105,17 +114,31 @@ DEMO_THREADS: tuple[tuple[str, str, str, str, list[tuple[str, str]]], ...] = (
 async def _load_rooms(conn: asyncpg.Connection, op: Operator) -> None:
     from forum.rooms import queries as room_queries
     from forum.rooms import service as rooms
+    from moderation.curation import service as curation
 
     for slug, kind, name, region, description in DEMO_ROOMS:
         if await room_queries.get_room_by_slug(conn, slug) is None:
             await rooms.create_room(conn, op.keyring, None, slug=slug, kind=kind, name=name,
                                     description=description, region=region)
+    moderator = await auth_queries.get_user_by_email(conn, "moderator@dief.example")
+    workshop = None
+    if moderator is not None and await room_queries.get_room_by_slug(
+            conn, DEMO_WORKSHOP["slug"]) is None:
+        workshop = await curation.create_workshop(
+            conn, op.keyring, await auth.unsafe_actor_for(conn, moderator["id"]),
+            **DEMO_WORKSHOP)
     for email, memberships in DEMO_MEMBERS.items():
         user = await auth_queries.get_user_by_email(conn, email)
         if user is None:
             continue
         for slug, room_role in memberships:
             await rooms.add_member(conn, op.keyring, None, slug, user["id"], room_role)
+    facilitator = await auth_queries.get_user_by_email(conn, "facilitator@dief.example")
+    if workshop is not None and facilitator is not None:
+        actor = await auth.unsafe_actor_for(conn, facilitator["id"])
+        for kind, body, shareable in DEMO_TAKEAWAYS:
+            await curation.add_takeaway(conn, op.keyring, actor, workshop.id, kind=kind,
+                                        body=body, shareable=shareable)
 
 
 async def _load_threads(conn: asyncpg.Connection, op: Operator, settings: Settings) -> None:

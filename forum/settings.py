@@ -63,6 +63,13 @@ def _parse_optional_str(text: str) -> str | None:
     return text.strip() or None
 
 
+def _local_url(host: str, port: int) -> str:
+    """Where a local ``dief serve`` answers: its own host and port (a development default)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding to it
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _parse_base_url(text: str) -> str:
     value = text.strip().rstrip("/")
     if not (value.startswith("http://") or value.startswith("https://")):
@@ -111,7 +118,8 @@ FIELDS: tuple[Field, ...] = (
           "(see docs/operations.md)."),
     Field("base_url", "DIEF_BASE_URL", _parse_base_url, "http://127.0.0.1:8080",
           "Public URL of the service; used in invitation links and to decide Secure cookies "
-          "and HSTS (https)."),
+          "and HSTS (https). Unset: http://DIEF_HOST:DIEF_PORT (127.0.0.1 for a wildcard "
+          "host)."),
     Field("host", "DIEF_HOST", _parse_str, "127.0.0.1", "Address `dief serve` binds to."),
     Field("port", "DIEF_PORT", _parse_int(1, 65535), "8080", "Port `dief serve` binds to."),
     Field("pool_min", "DIEF_POOL_MIN", _parse_int(1, 100), "2",
@@ -212,6 +220,8 @@ class Settings:
             except ValueError as exc:
                 shown = "(hidden)" if field.secret else repr(text)
                 raise SettingsError(f"{field.env}={shown} is invalid: {exc}") from None
+        if environ.get("DIEF_BASE_URL") is None:
+            values["base_url"] = _local_url(values["host"], values["port"])
         settings = cls(**values)
         if settings.pool_min > settings.pool_max:
             raise SettingsError("DIEF_POOL_MIN must not exceed DIEF_POOL_MAX")
@@ -219,6 +229,14 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    def serving_on(self, host: str, port: int) -> Settings:
+        """These settings for a server on ``host:port`` (``dief serve --host/--port``): a base
+        URL that was the local default for the old address follows to the new one."""
+        base_url = self.base_url
+        if base_url == _local_url(self.host, self.port):
+            base_url = _local_url(host, port)
+        return self.replace(host=host, port=port, base_url=base_url)
 
     @property
     def https(self) -> bool:

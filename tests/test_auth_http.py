@@ -30,8 +30,9 @@ from aiohttp.test_utils import TestClient
 from crypto import totp
 from forum import db, keys
 from forum.app import create_app
+from forum.auth import queries as auth_queries
 from forum.auth import service as auth
-from forum.demo import DEMO_PASSWORD
+from forum.demo import DEMO_PASSWORD, DEMO_USERS
 from forum.settings import Settings
 from tests import conftest
 from tests.factories import PASSWORD, TestUser, make_user, sign_in
@@ -295,6 +296,28 @@ async def test_expired_and_unknown_invitations_are_refused(client: TestClient) -
                                    "late@example.org") == 0
 
 
+async def test_inviting_again_replaces_the_pending_invitation(client: TestClient) -> None:
+    """An admin who lost a link invites the address again: the new link works, the old one
+    answers "expired", and the address is listed once among the pending invitations."""
+    csrf = await admin_client(client)
+    old = await invite(client, csrf, "twice@example.org")
+    new = await invite(client, csrf, "twice@example.org", role="observer", state=None)
+    async with client.app[keys.POOL].acquire() as conn:
+        pending = await auth_queries.list_pending_invitations(conn)
+    assert [i["role"] for i in pending if i["email"] == "twice@example.org"] == ["observer"]
+    body = {"display_name": "Twice Invited", "password": NEW_PASSWORD}
+    async with browser(client) as invitee:
+        await problem(await invitee.post(f"/api/v1/invitations/{old}/accept", json=body), 409,
+                      "invitation_expired")
+        response = await invitee.post(f"/api/v1/invitations/{new}/accept", json=body)
+        assert response.status == 201, await response.text()
+    async with client.app[keys.POOL].acquire() as conn:
+        replaced = await conn.fetchval(
+            "SELECT details->>'replaced' FROM audit_log WHERE action = 'invitation.create' "
+            "ORDER BY seq DESC LIMIT 1")
+    assert replaced == "1"
+
+
 # --- bad input: always a 4xx with a message, never a 500 --------------------------------------
 
 BAD_BODIES: list[tuple[str, Any, int]] = [
@@ -448,9 +471,37 @@ async def test_demo_sign_in_page_shows_the_demo_password(aiohttp_client: Any,
     client = await start_app(aiohttp_client, database_url, tmp_path, DIEF_DEMO="true")
     page = await (await client.get("/signin")).text()
     assert f"<code>{DEMO_PASSWORD}</code>" in page
+    for email, *_ in DEMO_USERS:  # every demo account is named
+        assert f"<code>{email}</code>" in page, email
     assert '<link rel="icon" href="/static/favicon.svg"' in page
     response = await client.get("/static/favicon.svg")
     assert response.status == 200 and response.content_type == "image/svg+xml"
+
+
+async def test_demo_code_page_shows_a_code_that_works(aiohttp_client: Any, database_url: str,
+                                                     tmp_path: Path) -> None:
+    """In demo mode the code page of a demo account shows a code to type — still after a
+    wrong code, and one that is accepted right after the same step's code was used."""
+    client = await start_app(aiohttp_client, database_url, tmp_path, DIEF_DEMO="true")
+    user = await make_user(client, role="delegate")
+    async with client.app[keys.POOL].acquire() as conn:
+        await conn.execute("UPDATE users SET is_demo = true WHERE id = $1", user.id)
+    shown = re.compile(r'<code id="demo-code">(\d{6})</code>')
+    for attempt in range(2):  # the second sign-in comes within the same 30 s step
+        async with browser(client) as agent:
+            assert (await form_sign_in(agent, user)).status == 303
+            page = await (await agent.get("/signin/2fa")).text()
+            csrf = form_csrf(page)
+            match = shown.search(page)
+            assert match, page
+            response = await agent.post("/signin/2fa", allow_redirects=False, data={
+                "csrf_token": csrf, "code": "000000" if match.group(1) != "000000" else "111111"})
+            assert response.status == 422, attempt
+            match = shown.search(await response.text())
+            assert match, "the demo code is gone after a wrong code"
+            response = await agent.post("/signin/2fa", allow_redirects=False,
+                                        data={"csrf_token": csrf, "code": match.group(1)})
+            assert response.status == 303, (attempt, await response.text())
 
 
 async def test_sign_in_rejects_bad_input(client: TestClient) -> None:

@@ -506,6 +506,28 @@ async def test_attributed_case_names_the_state_and_only_it(client: TestClient) -
     assert "Ama" not in page.text and source.email not in page.text
 
 
+async def test_an_approved_secretariat_only_case_is_not_said_to_await_publication(
+        client: TestClient) -> None:
+    b = Browser(client)
+    source = await make_user(client, role="delegate")
+    mod = await make_user(client, role="moderator")
+    await b.sign_in(source)
+    receipt = await _submit(b, sharing_scope="secretariat")
+    await _release(client)
+    case_id = await _case_of(client, receipt)
+    await b.sign_in(mod)
+    assert (await b.post("/moderation/claim", {"case_id": case_id})).status == 303
+    redaction = {"title": "A case", "narrative": "Redacted."}
+    assert (await b.post(f"/moderation/cases/{case_id}/redact", redaction)).status == 303
+    assert (await b.post(f"/moderation/cases/{case_id}/approve", {})).status == 303
+    page = await b.get(f"/moderation/cases/{case_id}")
+    assert "Approved (Secretariat only)" in page.text
+    await b.sign_in(source)
+    page = await b.post("/cases/follow-up", {"action": "lookup", "receipt": receipt})
+    assert "Approved (Secretariat only)" in page.text
+    assert "not published in any room" in page.text and "awaiting publication" not in page.text
+
+
 async def test_reject_is_shown_to_the_source(client: TestClient) -> None:
     b = Browser(client)
     source = await make_user(client, role="delegate")

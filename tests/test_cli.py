@@ -168,7 +168,19 @@ async def test_demo_is_idempotent(tmp_path: Path, database_url: str) -> None:
     users = await fetch(database_url, "SELECT email FROM users ORDER BY email")
     assert len(users) == len(demo.DEMO_USERS)
 
+    # The workshop exists with its room, so its facilitator finds it and its takeaways.
+    [workshop] = await fetch(
+        database_url, "SELECT w.id, r.slug, m.room_role FROM workshops w "
+        "JOIN rooms r ON r.id = w.room_id JOIN room_members m ON m.room_id = r.id "
+        "JOIN users u ON u.id = m.user_id WHERE u.email = 'facilitator@dief.example'")
+    assert (workshop["slug"], workshop["room_role"]) == (demo.DEMO_WORKSHOP["slug"],
+                                                         "facilitator")
+    takeaways = await fetch(database_url, "SELECT shareable FROM takeaways "
+                            "WHERE workshop_id = $1 ORDER BY shareable", workshop["id"])
+    assert [t["shareable"] for t in takeaways] == [False, True]
+
     second = await dief(env, "demo")
     assert second.code == 0, second.err
     assert "(demo data loaded)" not in second.out
     assert await fetch(database_url, "SELECT email FROM users ORDER BY email") == users
+    assert len(await fetch(database_url, "SELECT id FROM workshops")) == 1

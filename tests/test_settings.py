@@ -162,6 +162,21 @@ def test_good_values_parse() -> None:
     assert settings.master_key_path() == Path("/etc/dief/master.key")
 
 
+def test_the_default_base_url_follows_the_address_served() -> None:
+    """Unset, DIEF_BASE_URL is where a local server answers, so that invitation links and
+    `make run`'s message point at the right port; `dief serve --host/--port` moves it too,
+    and an explicit base URL never moves."""
+    assert Settings.from_env({"DIEF_PORT": "8091"}).base_url == "http://127.0.0.1:8091"
+    wildcard = "0.0.0.0"  # noqa: S104 - a setting under test, nothing binds here
+    assert Settings.from_env({"DIEF_HOST": wildcard}).base_url == "http://127.0.0.1:8080"
+    assert Settings.from_env({"DIEF_HOST": "::1", "DIEF_PORT": "9000"}).base_url \
+        == "http://[::1]:9000"
+    moved = Settings.from_env({}).serving_on("127.0.0.1", 9100)
+    assert (moved.port, moved.base_url) == (9100, "http://127.0.0.1:9100")
+    public = Settings.from_env({"DIEF_BASE_URL": "https://forum.example.org"})
+    assert public.serving_on(wildcard, 9100).base_url == "https://forum.example.org"
+
+
 def test_pool_min_above_max_is_refused() -> None:
     with pytest.raises(SettingsError, match=r"DIEF_POOL_MIN.*DIEF_POOL_MAX"):
         Settings.from_env({"DIEF_POOL_MIN": "5", "DIEF_POOL_MAX": "4"})

@@ -121,6 +121,14 @@ async def insert_invitation(conn: asyncpg.Connection, invitation_id: uuid.UUID,
         invitation_id, token_hash, email, role, state_iso3, invited_by, expires_at)
 
 
+async def expire_pending_invitations(conn: asyncpg.Connection, email: str) -> int:
+    """End the pending invitations of an address (a new one replaces them); how many."""
+    result = await conn.execute(
+        "UPDATE invitations SET expires_at = now() "
+        "WHERE email = $1 AND accepted_at IS NULL AND expires_at > now()", email)
+    return int(result.split()[-1])
+
+
 async def lock_invitation_by_token(conn: asyncpg.Connection,
                                    token_hash: bytes) -> asyncpg.Record | None:
     return await conn.fetchrow(

@@ -262,6 +262,8 @@ async def invite(conn: asyncpg.Connection, keyring: KeyRing, settings: Settings,
                  state: object) -> tuple[Invitation, str]:
     """Create an invitation; returns it and the one-time token for the link.
 
+    A pending invitation to the same address stops working: inviting again is how an admin
+    who lost a link (it is shown once) gets a new one, and only the newest link is valid.
     ``actor`` is None only for the operator CLI (which runs with the operator's authority).
     """
     if actor is not None:
@@ -271,6 +273,7 @@ async def invite(conn: asyncpg.Connection, keyring: KeyRing, settings: Settings,
     state_ok = await _check_role_state(conn, role_ok, state)
     if await queries.get_user_by_email(conn, email_ok) is not None:
         raise ConflictError("An account with this email already exists", code="email_taken")
+    replaced = await queries.expire_pending_invitations(conn, email_ok)
     token = tokens.new_token()
     invitation = Invitation(uuid.uuid4(), email_ok, role_ok, state_ok,
                             _now() + dt.timedelta(days=settings.invitation_days))
@@ -280,7 +283,8 @@ async def invite(conn: asyncpg.Connection, keyring: KeyRing, settings: Settings,
     await audit.record(conn, keyring.audit_key, actor_id=actor.user_id if actor else None,
                        action="invitation.create", target_type="invitation",
                        target_id=str(invitation.id),
-                       details={"email": email_ok, "role": role_ok, "state": state_ok})
+                       details={"email": email_ok, "role": role_ok, "state": state_ok,
+                                "replaced": replaced})
     return invitation, token
 
 
@@ -590,7 +594,9 @@ async def confirm_totp(conn: asyncpg.Connection, keyring: KeyRing, settings: Set
 
 async def demo_current_code(conn: asyncpg.Connection, keyring: KeyRing,
                             actor: Actor) -> str | None:
-    """The current TOTP code of a *demo* account, for the demo's sign-in page only."""
+    """The TOTP code a *demo* account can use now, for the demo's sign-in page only: the
+    current step's, or — when that one was just used (replay protection refuses it again) —
+    the next step's, which ``totp.verify``'s window accepts."""
     if not actor.is_demo:
         return None
     row = await queries.get_user(conn, actor.user_id)
@@ -599,7 +605,11 @@ async def demo_current_code(conn: asyncpg.Connection, keyring: KeyRing,
     secret = await _totp_secret(conn, keyring, row)
     if secret is None:
         return None
-    return totp.code_at(secret, totp.counter_for(time.time()))
+    counter = totp.counter_for(time.time())
+    last_used = row["totp_last_counter"]
+    if last_used is not None and last_used >= counter:
+        counter = last_used + 1
+    return totp.code_at(secret, counter)
 
 
 async def enrol_totp_directly(conn: asyncpg.Connection, keyring: KeyRing,

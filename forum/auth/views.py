@@ -11,7 +11,7 @@ from markupsafe import Markup
 from forum import keys
 from forum.auth import service
 from forum.db import transaction
-from forum.demo import DEMO_PASSWORD
+from forum.demo import DEMO_PASSWORD, DEMO_USERS
 from forum.errors import ConflictError, DomainError, ValidationError
 from forum.i18n import gettext as _
 from forum.reference import service as reference
@@ -45,9 +45,13 @@ async def home(request: web.Request) -> web.Response:
     return render(request, "home.html")
 
 
+# What the sign-in page's demo box shows (in demo mode only: the template checks).
+_DEMO_BOX = {"demo_password": DEMO_PASSWORD, "demo_accounts": [u[0] for u in DEMO_USERS]}
+
+
 async def signin_form(request: web.Request) -> web.Response:
     return render(request, "auth/signin.html", {"next": safe_next(request.query.get("next")),
-                                                "demo_password": DEMO_PASSWORD})
+                                                **_DEMO_BOX})
 
 
 async def signin(request: web.Request) -> web.StreamResponse:
@@ -65,7 +69,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
             raise
         return render(request, "auth/signin.html",
                       {"error": exc.localized_title(_), "email": form_text(form, "email") or "",
-                       "next": next_url, "demo_password": DEMO_PASSWORD}, status=exc.status)
+                       "next": next_url, **_DEMO_BOX}, status=exc.status)
     target = ("/signin/2fa" if result.actor.totp_enrolled else "/account/2fa/enrol")
     response = see_other(target + "?" + urlencode({"next": next_url}) if next_url != "/"
                          else target)
@@ -73,16 +77,21 @@ async def signin(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _demo_code(request: web.Request, actor: service.Actor) -> str | None:
+    """In demo mode, the code a demo account can type now (shown on the code page)."""
+    if not (request.app[keys.SETTINGS].demo and actor.is_demo):
+        return None
+    async with transaction(request.app[keys.POOL]) as conn:
+        return await service.demo_current_code(conn, request.app[keys.KEYRING], actor)
+
+
 async def second_factor_form(request: web.Request) -> web.Response:
     actor = actor_of(request)
     if not actor.totp_enrolled:
         redirect("/account/2fa/enrol")
-    demo_code = None
-    if request.app[keys.SETTINGS].demo and actor.is_demo:
-        async with transaction(request.app[keys.POOL]) as conn:
-            demo_code = await service.demo_current_code(conn, request.app[keys.KEYRING], actor)
     return render(request, "auth/second_factor.html",
-                  {"next": safe_next(request.query.get("next")), "demo_code": demo_code})
+                  {"next": safe_next(request.query.get("next")),
+                   "demo_code": await _demo_code(request, actor)})
 
 
 async def second_factor(request: web.Request) -> web.StreamResponse:
@@ -97,8 +106,8 @@ async def second_factor(request: web.Request) -> web.StreamResponse:
                                                   client_address=client_address(request))
     except ValidationError as exc:
         return render(request, "auth/second_factor.html",
-                      {"error": exc.localized_title(_), "next": next_url, "demo_code": None},
-                      status=exc.status)
+                      {"error": exc.localized_title(_), "next": next_url,
+                       "demo_code": await _demo_code(request, actor)}, status=exc.status)
     response = see_other(next_url)
     set_session_cookie(request, response, result.token)
     return response
