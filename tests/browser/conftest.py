@@ -137,7 +137,9 @@ class BrowserLog:
         self.page_errors.append(f"{error.name}: {error.message}")
 
     def _on_request_failed(self, request: Request) -> None:
-        if not request.is_navigation_request():
+        # ERR_ABORTED: the browser cancelled it, the page having moved on (a favicon still
+        # loading when a form is sent); a resource that answers 4xx/5xx is _on_response's.
+        if not request.is_navigation_request() and request.failure != "net::ERR_ABORTED":
             self.failed_resources.append(f"{request.method} {request.url}: {request.failure}")
 
     def _on_response(self, response: Response) -> None:
