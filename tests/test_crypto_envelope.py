@@ -150,12 +150,14 @@ def test_round_trip_property_small(plaintext: bytes) -> None:
     assert open_(lookup_for(dek), seal(dek, plaintext, aad=AAD), aad=AAD) == plaintext
 
 
+# The bytes come from a seeded random.Random, not from Hypothesis: a megabyte drawn through
+# Hypothesis's own engine (st.randoms or st.binary) can take minutes to generate or replay.
 @settings(max_examples=10, deadline=None, database=None)
-@given(size=st.integers(min_value=0, max_value=MIB), rnd=st.randoms(use_true_random=False))
-@example(size=MIB, rnd=random.Random(1))
-def test_round_trip_property_up_to_one_mib(size: int, rnd: random.Random) -> None:
+@given(size=st.integers(min_value=0, max_value=MIB), seed=st.integers(0, 2**32 - 1))
+@example(size=MIB, seed=1)
+def test_round_trip_property_up_to_one_mib(size: int, seed: int) -> None:
     dek = generate_data_key()
-    plaintext = rnd.randbytes(size)
+    plaintext = random.Random(seed).randbytes(size)
     assert open_(lookup_for(dek), seal(dek, plaintext, aad=AAD), aad=AAD) == plaintext
 
 
