@@ -33,7 +33,8 @@ def create_environment() -> jinja2.Environment:
     # Plain functions as filters: a filter is a direct call, where a method call in a template
     # (``p.created_at.isoformat()``) goes through Jinja's slower ``Context.call``.
     env.filters["isoformat"] = lambda value: value.isoformat()
-    env.filters["utc_minute"] = lambda value: value.strftime("%Y-%m-%d %H:%M")
+    # Every time shown is UTC, and says so: readers sit in every time zone of the treaty.
+    env.filters["utc_minute"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC")
     # Trim whitespace in {% trans %} blocks at runtime exactly as extraction does (babel.cfg).
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]

@@ -250,7 +250,10 @@ async def test_archived_room_is_read_only(forum: Forum) -> None:
     page = await author.get(f"/threads/{thread_id}")
     assert page.status == 200
     assert "This room is archived" in page.text and 'action="/threads/' not in page.text
-    assert (await author.get(f"/rooms/{room.slug}")).status == 200
+    listing = await author.get(f"/rooms/{room.slug}")
+    assert listing.status == 200
+    assert re.search(r"<time datetime=\"[^\"]+\">\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>",
+                     listing.text), "the thread list's times say that they are UTC"
     rows = await forum.fetch("SELECT count(*) AS n FROM posts WHERE thread_id = $1", thread_id)
     assert rows[0]["n"] == 1
 
