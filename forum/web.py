@@ -38,7 +38,8 @@ def maybe_actor(request: web.Request) -> Actor | None:
 
 
 def _storable(text: str) -> bool:
-    """PostgreSQL text holds neither NUL nor lone surrogates (which JSON ``\\udXXX`` allows)."""
+    """PostgreSQL text holds neither NUL nor lone surrogates (which JSON allows: a string
+    such as ``"\\ud800"``)."""
     if "\x00" in text:
         return False
     try:

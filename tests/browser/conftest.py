@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
@@ -89,10 +90,15 @@ def live_server(live_app: web.Application) -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def chromium_executable() -> Path:
-    """Skips every browser test, before any database is made, when Chromium is missing."""
+    """Skips every browser test, before any database is made, when Chromium is missing — on
+    a developer's machine only: ``.ci/run`` sets ``DIEF_REQUIRE_BROWSER=1``, so CI fails
+    instead of passing without having driven a browser."""
     if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} "
-                    "(apt-get install chromium); Playwright's own download is not used")
+        message = (f"browser tests need Debian's Chromium at {CHROMIUM} "
+                   "(apt-get install chromium); Playwright's own download is not used")
+        if os.environ.get("DIEF_REQUIRE_BROWSER") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     return CHROMIUM
 
 
