@@ -21,48 +21,12 @@ from forum.auth import service as auth
 from forum.cases import queries as case_queries
 from forum.rooms import service as rooms
 from moderation.queue import service as queue
-from tests.factories import TestUser, make_user, sign_in
+from tests.factories import TestUser, make_user
+from tests.pages import Browser
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "forum" / "templates"
-MAX_PAGE = 100_000
 RECEIPT = re.compile(r'<code class="secret">([A-Z0-9-]{29})</code>')
 NARRATIVE = "Rifles declared for a police unit were found with an armed group in the north."
-
-
-class Page:
-    def __init__(self, status: int, text: str, headers: Any) -> None:
-        self.status, self.text, self.headers = status, text, headers
-        assert len(text.encode()) < MAX_PAGE, f"page of {len(text.encode())} bytes"
-
-    @property
-    def location(self) -> str:
-        return str(self.headers.get("Location", ""))
-
-
-class Browser:
-    """One signed-in user at a time in the client's cookie jar, posting forms as a browser
-    does (the CSRF token in a hidden field, no JavaScript)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self.csrf = ""
-
-    async def sign_in(self, user: TestUser) -> None:
-        self.client.session.cookie_jar.clear()
-        self.csrf = await sign_in(self.client, user)
-
-    async def get(self, path: str, **headers: str) -> Page:
-        async with self.client.get(path, allow_redirects=False,
-                                   headers={"Accept-Language": "en", **headers}) as r:
-            return Page(r.status, await r.text(), r.headers)
-
-    async def post(self, path: str, data: dict[str, Any] | list[tuple[str, str]],
-                   **headers: str) -> Page:
-        fields = list(data.items()) if isinstance(data, dict) else list(data)
-        async with self.client.post(path, data=[*fields, ("csrf_token", self.csrf)],
-                                    allow_redirects=False,
-                                    headers={"Accept-Language": "en", **headers}) as r:
-            return Page(r.status, await r.text(), r.headers)
 
 
 async def _release(client: TestClient) -> None:
@@ -506,16 +470,23 @@ async def test_attributed_case_names_the_state_and_only_it(client: TestClient) -
     assert "Ama" not in page.text and source.email not in page.text
 
 
-async def test_an_approved_secretariat_only_case_is_not_said_to_await_publication(
-        client: TestClient) -> None:
-    b = Browser(client)
+async def _secretariat_case_in_review(client: TestClient,
+                                      b: Browser) -> tuple[TestUser, str, str]:
+    """A case shared with the Secretariat only, released; ``b`` is left signed in as a
+    moderator. Returns the source, the receipt and the case id."""
     source = await make_user(client, role="delegate")
-    mod = await make_user(client, role="moderator")
     await b.sign_in(source)
     receipt = await _submit(b, sharing_scope="secretariat")
     await _release(client)
     case_id = await _case_of(client, receipt)
-    await b.sign_in(mod)
+    await b.sign_in(await make_user(client, role="moderator"))
+    return source, receipt, case_id
+
+
+async def test_an_approved_secretariat_only_case_is_not_said_to_await_publication(
+        client: TestClient) -> None:
+    b = Browser(client)
+    source, receipt, case_id = await _secretariat_case_in_review(client, b)
     assert (await b.post("/moderation/claim", {"case_id": case_id})).status == 303
     redaction = {"title": "A case", "narrative": "Redacted."}
     assert (await b.post(f"/moderation/cases/{case_id}/redact", redaction)).status == 303
@@ -530,13 +501,7 @@ async def test_an_approved_secretariat_only_case_is_not_said_to_await_publicatio
 
 async def test_reject_is_shown_to_the_source(client: TestClient) -> None:
     b = Browser(client)
-    source = await make_user(client, role="delegate")
-    mod = await make_user(client, role="moderator")
-    await b.sign_in(source)
-    receipt = await _submit(b, sharing_scope="secretariat")
-    await _release(client)
-    case_id = await _case_of(client, receipt)
-    await b.sign_in(mod)
+    source, receipt, case_id = await _secretariat_case_in_review(client, b)
     page = await b.post("/moderation/claim", {})
     assert page.status == 303
     assert (await b.post(f"/moderation/cases/{case_id}/reject", {"reason": ""})).status == 422

@@ -12,13 +12,11 @@ no inline script or style.
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -30,54 +28,14 @@ from forum.rooms import service as rooms
 from moderation.curation import chart
 from moderation.curation import service as curation
 from moderation.queue import service as queue
-from tests.factories import TestUser, make_user, sign_in
+from tests.factories import TestUser, make_user
+from tests.pages import Browser
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "forum" / "templates"
-MAX_PAGE = 100_000
 BROKER = "Zephyr Arms Brokerage"
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 _CSRF = re.compile(r'(name="csrf_token" value=")[^"]*(")')
-
-
-class Page:
-    def __init__(self, status: int, text: str, headers: Any) -> None:
-        self.status, self.text, self.headers = status, text, headers
-        assert len(text.encode()) < MAX_PAGE, f"page of {len(text.encode())} bytes"
-
-    @property
-    def location(self) -> str:
-        return str(self.headers.get("Location", ""))
-
-    def has(self, text: str) -> bool:
-        return html.escape(text, quote=False) in self.text or text in self.text
-
-
-class Browser:
-    """One signed-in user at a time in the client's cookie jar, posting forms as a browser
-    does (the CSRF token in a hidden field, no JavaScript)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self.csrf = ""
-
-    async def sign_in(self, user: TestUser) -> Browser:
-        self.client.session.cookie_jar.clear()
-        self.csrf = await sign_in(self.client, user)
-        return self
-
-    async def get(self, path: str, **headers: str) -> Page:
-        async with self.client.get(path, allow_redirects=False,
-                                   headers={"Accept-Language": "en", **headers}) as r:
-            return Page(r.status, await r.text(), r.headers)
-
-    async def post(self, path: str, data: dict[str, Any] | list[tuple[str, str]] | None = None,
-                   **headers: str) -> Page:
-        fields = list((data or {}).items()) if not isinstance(data, list) else list(data)
-        async with self.client.post(path, data=[*fields, ("csrf_token", self.csrf)],
-                                    allow_redirects=False,
-                                    headers={"Accept-Language": "en", **headers}) as r:
-            return Page(r.status, await r.text(), r.headers)
 
 
 @dataclass

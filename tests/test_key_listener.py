@@ -44,14 +44,8 @@ def fake_key() -> DataKey:
     return DataKey(id=uuid.uuid4(), key=os.urandom(32))
 
 
-async def test_listener_reconnects_and_empties_the_cache_when_its_connection_drops(
-        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="forum.keystore.listener")
-    pool: asyncpg.Pool = client.app[keys.POOL]
-    cache = client.app[keys.KEYSTORE].cache
-    [first] = await listener_pids(pool)
-
-    # Working as before: a NOTIFY evicts the key it names, and only that key.
+async def notify_evicts_only_its_key(pool: asyncpg.Pool, cache: DataKeyCache) -> None:
+    """A NOTIFY naming one cached key evicts that key, and only that key."""
     doomed, kept = fake_key(), fake_key()
     cache.put(doomed)
     cache.put(kept)
@@ -59,7 +53,19 @@ async def test_listener_reconnects_and_empties_the_cache_when_its_connection_dro
     await wait_for("the NOTIFY to evict the key", lambda: _gone(cache, doomed.id))
     assert cache.get(kept.id) is kept
 
+
+async def test_listener_reconnects_and_empties_the_cache_when_its_connection_drops(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="forum.keystore.listener")
+    pool: asyncpg.Pool = client.app[keys.POOL]
+    cache = client.app[keys.KEYSTORE].cache
+    [first] = await listener_pids(pool)
+
+    await notify_evicts_only_its_key(pool, cache)
+
     # The database drops the listening connection: the whole cache goes at once.
+    kept = fake_key()
+    cache.put(kept)
     assert await pool.fetchval("SELECT pg_terminate_backend($1)", first)
     await wait_for("the cache to be emptied", lambda: _gone(cache, kept.id))
 
@@ -70,13 +76,7 @@ async def test_listener_reconnects_and_empties_the_cache_when_its_connection_dro
     [second] = await listener_pids(pool)
     assert second != first
 
-    # Eviction works on the new connection.
-    doomed, kept = fake_key(), fake_key()
-    cache.put(doomed)
-    cache.put(kept)
-    await pool.execute("SELECT pg_notify($1, $2)", CHANNEL, str(doomed.id))
-    await wait_for("the NOTIFY to evict the key", lambda: _gone(cache, doomed.id))
-    assert cache.get(kept.id) is kept
+    await notify_evicts_only_its_key(pool, cache)  # on the new connection
 
 
 async def _gone(cache: DataKeyCache, key_id: uuid.UUID) -> bool:
