@@ -5,14 +5,19 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from crypto import totp
 from forum import db, keys
 from forum.auth import service as auth
+from forum.cases import service as cases
+from moderation.queue import service as queue
 
 PASSWORD = "sturdy meadow lantern quartz"
 _seq = itertools.count(1)
@@ -78,3 +83,28 @@ async def signed_in_client(client: TestClient, user: TestUser) -> dict[str, str]
     """Headers for unsafe requests of a signed-in browser-like client."""
     csrf = await sign_in(client, user)
     return {"X-CSRF-Token": csrf}
+
+
+async def published_case(app: web.Application, source: TestUser, first: TestUser,
+                         second: TestUser, fields: Mapping[str, Any],
+                         redaction: Mapping[str, Any], room: str) -> uuid.UUID:
+    """A case ``source`` submits, released in a batch, claimed, redacted and approved by the
+    moderator ``first`` and published into ``room`` by ``second`` (four eyes): the moderation
+    flow through its services, for tests that need a published case to start from."""
+    keyring, pool = app[keys.KEYRING], app[keys.POOL]
+    async with db.transaction(pool) as conn:
+        submission = await cases.submit_case(conn, keyring,
+                                             await auth.unsafe_actor_for(conn, source.id),
+                                             fields)
+    async with db.transaction(pool) as conn:
+        await queue.release_batch(conn, keyring)
+    case_id = submission.case_id
+    async with db.transaction(pool) as conn:
+        moderator = await auth.unsafe_actor_for(conn, first.id)
+        await queue.claim(conn, keyring, moderator, case_id)
+        await queue.redact(conn, keyring, moderator, case_id, dict(redaction))
+        await queue.approve(conn, keyring, moderator, case_id)
+    async with db.transaction(pool) as conn:
+        await queue.publish(conn, keyring, app[keys.SETTINGS],
+                            await auth.unsafe_actor_for(conn, second.id), case_id, room)
+    return case_id

@@ -23,12 +23,10 @@ from aiohttp.test_utils import TestClient
 
 from forum import db, keys
 from forum.auth import service as auth
-from forum.cases import service as cases
 from forum.rooms import service as rooms
 from moderation.curation import chart
 from moderation.curation import service as curation
-from moderation.queue import service as queue
-from tests.factories import TestUser, make_user
+from tests.factories import TestUser, make_user, published_case
 from tests.pages import Browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,11 +83,6 @@ async def world(client: TestClient) -> World:
                          ("risk", "Stockpiles are rarely audited after delivery.", True),
                          ("mitigation", "Joint post-shipment checks with the importer.", True),
                          ("question", "Who pays for the checks?", False))]
-        submission = await cases.submit_case(
-            conn, keyring, await auth.unsafe_actor_for(conn, source.id),
-            {"narrative": "Rifles moved at night.", "transfer_stage": "post_delivery_storage",
-             "sharing_scope": "dief_plenary", "item_categories": ["small_arms_light_weapons"],
-             "named_entities": BROKER})
         wg = await rooms.create_room(conn, keyring, None, slug="wg-pages",
                                      kind="working_group", name="WG")
         for user in (stranger, participant):
@@ -102,20 +95,16 @@ async def world(client: TestClient) -> World:
                               reason="identifying_information", note="It names the broker.")
         flag_item = await conn.fetchval(
             "SELECT id FROM review_items WHERE kind = 'flag' AND post_id = $1", post_id)
-    async with db.transaction(pool) as conn:
-        await queue.release_batch(conn, keyring)
-    case_id = submission.case_id
-    async with db.transaction(pool) as conn:
-        m1 = await auth.unsafe_actor_for(conn, mod1.id)
-        await queue.claim(conn, keyring, m1, case_id)
-        await queue.redact(conn, keyring, m1, case_id, {
-            "title": "Rifles re-transferred after delivery",
-            "narrative": "Rifles were re-transferred by a broker."})
-        await queue.approve(conn, keyring, m1, case_id)
+    case_id = await published_case(
+        app, source, mod1, mod2,
+        {"narrative": "Rifles moved at night.", "transfer_stage": "post_delivery_storage",
+         "sharing_scope": "dief_plenary", "item_categories": ["small_arms_light_weapons"],
+         "named_entities": BROKER},
+        {"title": "Rifles re-transferred after delivery",
+         "narrative": "Rifles were re-transferred by a broker."}, "plenary")
     async with db.transaction(pool) as conn:
         m1 = await auth.unsafe_actor_for(conn, mod1.id)
         m2 = await auth.unsafe_actor_for(conn, mod2.id)
-        await queue.publish(conn, keyring, settings, m2, case_id, "plenary")
         lesson_id = await curation.create_lesson(conn, keyring, m1, {
             "title": "Check end users", "summary": "Check them twice."})
         await curation.approve_lesson(conn, keyring, settings, m2, lesson_id)

@@ -42,11 +42,8 @@ from playwright.async_api import Locator, Page, expect
 
 from forum import db, keys
 from forum.audit import service as audit
-from forum.auth import service as auth
-from forum.cases import service as cases
 from forum.rooms import service as rooms
-from moderation.queue import service as queue
-from tests.factories import TestUser, make_user
+from tests.factories import TestUser, make_user, published_case
 
 from .test_invitation_flow import AppHandle, click_through, expect_page, goto
 from .test_rooms_browser import sign_in
@@ -113,32 +110,19 @@ async def submit_refused(page: Page, selector: str, status: int) -> None:
         response and f"{response.request.method} {response.url}: {response.status}")
 
 
-async def published_case(app: web.Application, mod1: TestUser, mod2: TestUser,
-                         source: TestUser) -> uuid.UUID:
-    """A case submitted by ``source``, redacted and approved by M1, published by M2 in the
-    plenary room (moderation/queue's flow, through its services)."""
-    pool, keyring, settings = app[keys.POOL], app[keys.KEYRING], app[keys.SETTINGS]
-    async with db.transaction(pool) as conn:
-        await rooms.create_room(conn, keyring, None, slug="plenary", kind="plenary",
+async def plenary_case(app: web.Application, mod1: TestUser, mod2: TestUser,
+                       source: TestUser) -> uuid.UUID:
+    """The plenary room, and in it a case of ``source``'s redacted and approved by M1 and
+    published by M2."""
+    async with db.transaction(app[keys.POOL]) as conn:
+        await rooms.create_room(conn, app[keys.KEYRING], None, slug="plenary", kind="plenary",
                                 name="Plenary")
-        submission = await cases.submit_case(
-            conn, keyring, await auth.unsafe_actor_for(conn, source.id),
-            {"narrative": ORIGINAL_NARRATIVE, "transfer_stage": "post_delivery_storage",
-             "sharing_scope": "dief_plenary", "item_categories": ["small_arms_light_weapons"],
-             **SENSITIVE})
-    async with db.transaction(pool) as conn:
-        await queue.release_batch(conn, keyring)
-    case_id = submission.case_id
-    async with db.transaction(pool) as conn:
-        m1 = await auth.unsafe_actor_for(conn, mod1.id)
-        await queue.claim(conn, keyring, m1, case_id)
-        await queue.redact(conn, keyring, m1, case_id, {"title": CASE_TITLE,
-                                                        "narrative": CASE_NARRATIVE})
-        await queue.approve(conn, keyring, m1, case_id)
-    async with db.transaction(pool) as conn:
-        m2 = await auth.unsafe_actor_for(conn, mod2.id)
-        await queue.publish(conn, keyring, settings, m2, case_id, "plenary")
-    return case_id
+    return await published_case(
+        app, source, mod1, mod2,
+        {"narrative": ORIGINAL_NARRATIVE, "transfer_stage": "post_delivery_storage",
+         "sharing_scope": "dief_plenary", "item_categories": ["small_arms_light_weapons"],
+         **SENSITIVE},
+        {"title": CASE_TITLE, "narrative": CASE_NARRATIVE}, "plenary")
 
 
 def choice(page: Page, name: str, text: str) -> Locator:
@@ -154,7 +138,7 @@ async def test_workshop_takeaways_lesson_agenda_briefing(live_app: web.Applicati
     mod2 = await make_user(handle, role="moderator", name="Max Moderator")  # type: ignore[arg-type]
     facilitator = await make_user(handle, role="facilitator", name="Fatou Facilitator")  # type: ignore[arg-type]
     source = await make_user(handle, role="delegate", state=SOURCE_STATE, name=SOURCE_NAME)  # type: ignore[arg-type]
-    case_id = await published_case(live_app, mod1, mod2, source)
+    case_id = await plenary_case(live_app, mod1, mod2, source)
     async with db.transaction(live_app[keys.POOL]) as conn:
         state_name = await conn.fetchval("SELECT name_en FROM states WHERE iso3 = $1",
                                          SOURCE_STATE)
