@@ -21,8 +21,8 @@ Through the pages, with real clicks on the real forms:
    stays in the workshop, nor the source's name, e-mail, id or State. In the Markdown the
    presenter notes stay inside their quote: a line of them never becomes a heading of the pack.
 
-The published case is made through the services (its own flow has its own browser test), as in
-``tests/test_curation_pages.py``'s ``world``. At the end the audit chain verifies (as
+The published case is made through the services (its own flow has its own browser test), by
+``tests.factories.published_case``. At the end the audit chain verifies (as
 ``dief audit verify`` does) and holds the moderators' and the facilitator's actions.
 """
 
