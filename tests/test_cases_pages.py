@@ -132,6 +132,8 @@ async def test_form_is_for_delegates(client: TestClient) -> None:
     assert 'type="date"' not in page.text  # a period, never a day
     home = await b.get("/")
     assert 'href="/cases/new"' in home.text and 'href="/cases/follow-up"' in home.text
+    menu = (await b.get("/rooms")).text.split("</nav>")[0]  # on every page, in the menu
+    assert 'href="/cases/new"' in menu and 'href="/cases/follow-up"' in menu
 
     for role in ("moderator", "admin", "observer", "facilitator"):
         await b.sign_in(await make_user(client, role=role))
